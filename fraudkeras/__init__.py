@@ -1,0 +1,73 @@
+"""fraudkeras: a credit-card fraud detector defined once as a Keras 3 model, trained,
+evaluated and exported identically under JAX, PyTorch and TensorFlow.
+
+Keras fixes its backend when first imported, so this package imports it lazily:
+``import fraudkeras`` is cheap, and the first use of a name below that needs
+Keras (``FraudMLP``, ``train``, ``evaluate``) imports it under ``KERAS_BACKEND``
+(or call :func:`use_backend` first).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from fraudkeras.backend import BACKENDS, use_backend
+from fraudkeras.data import Transactions, load_transactions
+from fraudkeras.errors import (
+    BackendError,
+    DataError,
+    FraudKerasError,
+    ModelFileError,
+    OutputError,
+    ParameterError,
+    TrainingError,
+)
+from fraudkeras.schema import FEATURES, LABEL
+from fraudkeras.splits import Split, split
+
+if TYPE_CHECKING:
+    from fraudkeras.evaluation import evaluate
+    from fraudkeras.model import FraudMLP, load_model
+    from fraudkeras.training import TrainConfig, TrainedRun, train
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "FraudMLP": "fraudkeras.model",
+    "load_model": "fraudkeras.model",
+    "train": "fraudkeras.training",
+    "TrainConfig": "fraudkeras.training",
+    "TrainedRun": "fraudkeras.training",
+    "evaluate": "fraudkeras.evaluation",
+}
+
+__all__ = [
+    "BACKENDS",
+    "FEATURES",
+    "LABEL",
+    "BackendError",
+    "DataError",
+    "FraudKerasError",
+    "FraudMLP",
+    "ModelFileError",
+    "OutputError",
+    "ParameterError",
+    "Split",
+    "TrainConfig",
+    "TrainedRun",
+    "TrainingError",
+    "Transactions",
+    "evaluate",
+    "load_model",
+    "load_transactions",
+    "split",
+    "train",
+    "use_backend",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fraudkeras' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from fraudkeras.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""The ``fraudkeras`` command line.
+
+Keras is imported only after ``--backend`` is applied. Every failure ends in one
+``fraudkeras: error: ...`` line on stderr and the exit code of its kind (see
+:mod:`fraudkeras.errors`); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from fraudkeras import rundir
+from fraudkeras.backend import BACKENDS, DEFAULT_BACKEND, use_backend
+from fraudkeras.class_weights import DEFAULT_STRATEGY
+from fraudkeras.errors import FraudKerasError, ParameterError
+from fraudkeras.splits import SPLIT_KINDS
+
+log = logging.getLogger("fraudkeras")
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument raises ParameterError (one line, exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ParameterError(f"{self.prog}: {message}")
+
+
+def _hidden_units(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 64,32,16, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser = _Parser(prog="fraudkeras", description=__doc__.splitlines()[0], parents=[common])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", parents=[common], help="train, evaluate and save a run")
+    train.add_argument("--backend", choices=BACKENDS, default=_default_backend())
+    train.add_argument(
+        "--data", default="auto", help="auto, sample, openml, or a .csv/.parquet path"
+    )
+    train.add_argument("--split", choices=SPLIT_KINDS, default="stratified")
+    train.add_argument(
+        "--class-weight",
+        default=DEFAULT_STRATEGY,
+        help="balanced, sqrt, none, or explicit '0:W0,1:W1' (default: %(default)s)",
+    )
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=256)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--seed", type=int, default=42, help="initial weights and shuffling")
+    train.add_argument("--split-seed", type=int, default=42, help="the stratified split's seed")
+    train.add_argument("--patience", type=int, default=5, help="early-stopping patience (epochs)")
+    train.add_argument("--hidden-units", type=_hidden_units, default=(64, 32, 16))
+    train.add_argument("--out", type=Path, help="run folder (default: runs/<time>-<backend>)")
+    train.add_argument("--force", action="store_true", help="replace an existing run folder")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    evaluate = commands.add_parser(
+        "evaluate", parents=[common], help="re-evaluate a run folder on its test split"
+    )
+    evaluate.add_argument("run_dir", type=Path)
+    evaluate.add_argument("--data", help="data to evaluate on (default: the run's own)")
+    evaluate.add_argument("--backend", choices=BACKENDS, help="default: the run's backend")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    return parser
+
+
+def _default_backend() -> str:
+    configured = os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND)
+    return configured if configured in BACKENDS else DEFAULT_BACKEND
+
+
+def _train(args: argparse.Namespace) -> int:
+    use_backend(args.backend)
+    from fraudkeras.evaluation import format_table
+    from fraudkeras.training import train
+
+    out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.backend}"
+    run = train(
+        args.data,
+        out=out,
+        force=args.force,
+        verbose=0 if args.quiet else "auto",
+        split=args.split,
+        class_weight=args.class_weight,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        split_seed=args.split_seed,
+        patience=args.patience,
+        hidden_units=args.hidden_units,
+    )
+    metrics = run.metrics
+    print(
+        f"backend {metrics['backend']} | data {run.data['origin']} | split {metrics['split']} | "
+        f"class weight {metrics['class_weight']['strategy']} | {metrics['epochs_run']} epochs "
+        f"(best {metrics['best_epoch']}) in {metrics['train_seconds']:.1f} s"
+    )
+    print(format_table(metrics))
+    print(f"run saved to {run.run_dir}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    folder = rundir.check_run_dir(args.run_dir)
+    config = rundir.read_json(folder / rundir.CONFIG_FILE)
+    use_backend(args.backend or config.get("backend", DEFAULT_BACKEND))
+    from fraudkeras.evaluation import evaluate, format_table
+
+    metrics = evaluate(folder, data=args.data)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(f"backend {metrics['backend']} | split {metrics['split']} | run {folder}")
+        print(format_table(metrics))
+    return 0
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is now (not the stream seen at setup)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
+def _configure_logging() -> None:
+    """Our own messages on stderr; other libraries' loggers stay as they were."""
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("fraudkeras: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)  # "no TPU" notices
+
+
+_COMMANDS = {"train": _train, "evaluate": _evaluate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    _configure_logging()
+    try:
+        args = build_parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except FraudKerasError as error:
+        if debug:
+            traceback.print_exc()
+        print(f"fraudkeras: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("fraudkeras: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # the last line of defence: one line, not a traceback wall
+        if debug:
+            traceback.print_exc()
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(
+            f"fraudkeras: internal error: {type(error).__name__}: {reason} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1

@@ -1,0 +1,46 @@
+"""One exception hierarchy, so callers can catch ``FraudKerasError`` and the CLI
+can map each kind of failure to its own exit code."""
+
+from __future__ import annotations
+
+
+class FraudKerasError(Exception):
+    """Base class of every error fraudkeras raises on purpose."""
+
+    exit_code = 1
+
+
+class ParameterError(FraudKerasError, ValueError):
+    """An argument is out of range or of the wrong kind."""
+
+    exit_code = 2
+
+
+class DataError(FraudKerasError, ValueError):
+    """Transaction data is missing, unreadable or does not match the schema."""
+
+    exit_code = 3
+
+
+class BackendError(FraudKerasError, RuntimeError):
+    """The requested Keras backend is unknown, not installed or cannot be switched to."""
+
+    exit_code = 4
+
+
+class ModelFileError(FraudKerasError):
+    """A model file or run folder is missing, corrupt or of another kind."""
+
+    exit_code = 5
+
+
+class OutputError(FraudKerasError):
+    """An output path exists already or cannot be written."""
+
+    exit_code = 6
+
+
+class TrainingError(FraudKerasError, RuntimeError):
+    """Training diverged (NaN loss) or could not produce a usable model."""
+
+    exit_code = 7

@@ -1,0 +1,83 @@
+"""Run folders: written into a temporary sibling and renamed only when complete,
+so a crash or Ctrl-C never leaves a folder that looks finished."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fraudkeras.errors import ModelFileError, OutputError
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.json"
+DATA_FILE = "data.json"
+ENVIRONMENT_FILE = "environment.json"
+REQUIRED_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, DATA_FILE)
+
+
+def write_json(path: Path, payload: Any) -> None:
+    path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise ModelFileError(f"{path}: missing") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelFileError(f"{path}: not valid JSON ({error})") from error
+
+
+def check_output_dir(target: Path, *, force: bool) -> None:
+    """Refuse to replace an existing folder unless ``force``; check the parent is writable."""
+    if target.exists() and not force:
+        raise OutputError(f"{target}: exists already (use --force to replace it)")
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target}: exists and is not a folder")
+    parent = target.parent if str(target.parent) else Path(".")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise OutputError(f"{parent}: not writable")
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path, *, force: bool = False) -> Iterator[Path]:
+    """Yield a scratch folder beside ``target``; on success it replaces ``target``.
+
+    On any exception (KeyboardInterrupt included) the scratch folder is removed
+    and ``target`` is left as it was.
+    """
+    target = Path(target)
+    check_output_dir(target, force=force)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    try:
+        yield scratch
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+            os.replace(target, retired / target.name)
+            os.replace(scratch, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(scratch, target)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def check_run_dir(run_dir: Path) -> Path:
+    """Return ``run_dir`` if it holds a finished run, else raise ModelFileError."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ModelFileError(f"{run_dir}: no such run folder")
+    missing = [name for name in REQUIRED_FILES if not (run_dir / name).is_file()]
+    if missing:
+        raise ModelFileError(f"{run_dir}: not a finished run folder (missing {', '.join(missing)})")
+    return run_dir

@@ -1,0 +1,62 @@
+"""Shared fixtures. The suite runs once per Keras backend (tox sets KERAS_BACKEND);
+tests that concern one backend only are skipped under the others."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "jax")
+if os.environ["KERAS_BACKEND"] == "torch":
+    import torch  # noqa: F401  (torch before tensorflow, always)
+
+from fraudkeras.data import Transactions, load_transactions
+from fraudkeras.schema import LABEL
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads the user's cache or touches the network."""
+    monkeypatch.setenv("FRAUDKERAS_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.setenv("FRAUDKERAS_OFFLINE", "1")
+    monkeypatch.delenv("FRAUDKERAS_DATA", raising=False)
+
+
+@pytest.fixture(scope="session")
+def sample() -> Transactions:
+    return load_transactions("sample")
+
+
+@pytest.fixture(scope="session")
+def small_frame(sample: Transactions) -> pl.DataFrame:
+    """All 492 frauds and 2,508 normal rows of the sample, in time order: 3,000 rows."""
+    frame = sample.frame
+    normal = frame.filter(pl.col(LABEL) == 0).sample(n=2508, seed=0)
+    return pl.concat([frame.filter(pl.col(LABEL) == 1), normal]).sort("Time")
+
+
+@pytest.fixture(scope="session")
+def small_parquet(small_frame: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "small.parquet"
+    small_frame.write_parquet(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small(small_parquet: Path) -> Transactions:
+    return load_transactions(small_parquet)
+
+
+@pytest.fixture(scope="session")
+def trained_run(small: Transactions, tmp_path_factory: pytest.TempPathFactory):
+    """One short training run under the active backend, saved as a run folder."""
+    from fraudkeras.training import train
+
+    out = tmp_path_factory.mktemp("runs") / "run"
+    return train(small, out=out, epochs=2, batch_size=128, seed=7)

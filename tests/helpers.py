@@ -1,0 +1,39 @@
+"""Constants and helpers the tests share (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BACKEND = os.environ.get("KERAS_BACKEND", "jax")
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def only_backend(name: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(name != BACKEND, reason=f"{name} backend only")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    """Run ``python -m fraudkeras`` in a fresh process (what a user's shell does)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "fraudkeras", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def numpy_weighted_bce(y: np.ndarray, logits: np.ndarray, normal: float, fraud: float) -> float:
+    """The weighted BCE written independently in float64 NumPy."""
+    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    per_example = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return float(np.mean(np.where(y == 1, fraud, normal) * per_example))

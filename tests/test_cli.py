@@ -1,0 +1,138 @@
+"""The command line: a successful run, and one clear line per kind of failure."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from fraudkeras.cli import main
+from helpers import BACKEND, run_cli
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_error_line(err: str, *fragments: str) -> None:
+    lines = [line for line in err.splitlines() if line.startswith("fraudkeras: error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_train_then_evaluate(capsys, small_parquet: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code, stdout, err = run_main(
+        capsys,
+        "train",
+        "--backend",
+        BACKEND,
+        "--data",
+        str(small_parquet),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "128",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"PR-AUC {metrics['test']['pr_auc']:.4f}" in stdout
+    assert f"run saved to {out}" in stdout
+    assert "data: " in err and "3000 rows, 492 frauds" in err
+
+    code, stdout, err = run_main(capsys, "evaluate", str(out), "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["test"]["pr_auc"] == pytest.approx(
+        metrics["test"]["pr_auc"], abs=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragments"),
+    [
+        (["train", "--epochs", "-1"], 2, ["epochs must be >= 1, got -1"]),
+        (["train", "--epochs", "ten"], 2, ["argument --epochs: invalid int value: 'ten'"]),
+        (["train", "--learning-rate", "0"], 2, ["learning_rate must be in (0, inf]"]),
+        (["train", "--batch-size", "0"], 2, ["batch_size must be >= 1, got 0"]),
+        (["train", "--backend", "mxnet"], 2, ["argument --backend: invalid choice: 'mxnet'"]),
+        (["train", "--class-weight", "heavy"], 2, ["class_weight must be one of"]),
+        (["train", "--hidden-units", "64,x"], 2, ["expected sizes like 64,32,16"]),
+        (["fly"], 2, ["invalid choice: 'fly'"]),
+        (["evaluate", "no/such/run"], 5, ["no/such/run: no such run folder"]),
+    ],
+)
+def test_bad_arguments(
+    capsys, tmp_path: Path, args: list[str], code: int, fragments: list[str]
+) -> None:
+    if args[0] == "train":
+        args = [*args, "--backend", BACKEND] if "--backend" not in args else args
+        args += ["--data", "sample", "--out", str(tmp_path / "run")]
+    got, _, err = run_main(capsys, *args)
+    assert got == code
+    assert_one_error_line(err, *fragments)
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_data_leaves_no_run_folder(capsys, small_frame: pl.DataFrame, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    small_frame.drop("V4").write_csv(bad)
+    code, _, err = run_main(
+        capsys, "train", "--backend", BACKEND, "--data", str(bad), "--out", str(tmp_path / "run")
+    )
+    assert code == 3
+    assert_one_error_line(err, str(bad), "missing column(s) V4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def test_existing_run_folder_needs_force(capsys, tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    code, _, err = run_main(
+        capsys, "train", "--backend", BACKEND, "--data", "sample", "--out", str(tmp_path / "run")
+    )
+    assert code == 6
+    assert_one_error_line(err, "exists already (use --force to replace it)")
+
+
+def test_corrupt_model_in_run_folder(capsys, trained_run, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_run.run_dir, broken)
+    data = (broken / "model.keras").read_bytes()
+    (broken / "model.keras").write_bytes(data[: len(data) // 3])
+    assert not zipfile.is_zipfile(broken / "model.keras")
+    code, _, err = run_main(capsys, "evaluate", str(broken))
+    assert code == 5
+    assert_one_error_line(err, "model.keras: not a .keras file")
+
+
+def test_subprocess_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.parquet"
+    plain = run_cli(
+        "train", "--backend", BACKEND, "--data", str(missing), "--out", str(tmp_path / "r")
+    )
+    assert plain.returncode == 3
+    assert plain.stderr.strip().splitlines()[-1] == f"fraudkeras: error: {missing}: no such file"
+    assert "Traceback" not in plain.stderr
+    debug = run_cli(
+        "train",
+        "--debug",
+        "--backend",
+        BACKEND,
+        "--data",
+        str(missing),
+        "--out",
+        str(tmp_path / "r"),
+    )
+    assert debug.returncode == 3 and "Traceback" in debug.stderr
+    assert not (tmp_path / "r").exists()

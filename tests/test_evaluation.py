@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
+
+from fraudkeras.evaluation import at_threshold, evaluate, format_table, tune_threshold
+
+
+def synthetic(seed: int = 0, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.05).astype(np.int32)
+    p = np.clip(rng.normal(0.2 + 0.5 * y, 0.2), 0, 1)
+    return y, p
+
+
+def test_tuned_threshold_maximises_f1_by_brute_force() -> None:
+    y, p = synthetic()
+    best = max(f1_score(y, p >= t) for t in np.unique(p))
+    assert f1_score(y, p >= tune_threshold(y, p)) == pytest.approx(best, abs=1e-12)
+
+
+def test_at_threshold_matches_sklearn() -> None:
+    y, p = synthetic(1)
+    got = at_threshold(y, p, 0.4)
+    predicted = p >= 0.4
+    tn, fp, fn, tp = confusion_matrix(y, predicted).ravel()
+    assert (got["tn"], got["fp"], got["fn"], got["tp"]) == (tn, fp, fn, tp)
+    assert got["precision"] == pytest.approx(precision_score(y, predicted))
+    assert got["recall"] == pytest.approx(recall_score(y, predicted))
+    assert got["f1"] == pytest.approx(f1_score(y, predicted))
+
+
+def test_nothing_flagged_is_zero_not_an_error() -> None:
+    y, p = synthetic(2)
+    got = at_threshold(y, p, 1.5)
+    assert (got["precision"], got["recall"], got["f1"], got["tp"], got["fp"]) == (
+        0.0,
+        0.0,
+        0.0,
+        0,
+        0,
+    )
+
+
+def test_evaluate_reproduces_the_runs_metrics(trained_run) -> None:
+    result = evaluate(trained_run.run_dir)
+    recorded = json.loads((trained_run.run_dir / "metrics.json").read_text())
+    assert result["data_matches"] is True
+    assert result["tuned_threshold"] == pytest.approx(recorded["tuned_threshold"], abs=1e-6)
+    assert result["test"]["pr_auc"] == pytest.approx(recorded["test"]["pr_auc"], abs=1e-6)
+    assert result["test"]["at_tuned"]["tp"] == recorded["test"]["at_tuned"]["tp"]
+
+
+def test_evaluate_warns_when_the_data_differs(
+    trained_run, small_frame: pl.DataFrame, tmp_path, caplog
+) -> None:
+    other = tmp_path / "other.parquet"
+    small_frame.with_columns(pl.col("Amount") + 1.0).write_parquet(other)
+    with caplog.at_level(logging.WARNING, logger="fraudkeras"):
+        result = evaluate(trained_run.run_dir, data=other)
+    assert result["data_matches"] is False
+    assert "fingerprint mismatch" in caplog.text
+
+
+def test_table_shows_every_number(trained_run) -> None:
+    table = format_table(trained_run.metrics)
+    test = trained_run.metrics["test"]
+    assert f"PR-AUC {test['pr_auc']:.4f}" in table and f"ROC-AUC {test['roc_auc']:.4f}" in table
+    for key in ("precision", "recall", "f1"):
+        assert f"{test['at_tuned'][key]:.4f}" in table
+    assert str(test["at_0.5"]["tn"]) in table

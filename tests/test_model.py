@@ -1,0 +1,166 @@
+"""FraudMLP under the active backend, checked against NumPy and scikit-learn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.preprocessing import StandardScaler
+
+from fraudkeras.errors import ModelFileError
+from fraudkeras.model import FraudMLP, load_model, predict
+from helpers import numpy_weighted_bce
+
+
+def to_numpy(value: object) -> np.ndarray:
+    return np.asarray(ops.convert_to_numpy(value), dtype=np.float64)
+
+
+def make_model(x: np.ndarray, class_weight=(1.0, 1.0), seed: int = 0) -> FraudMLP:
+    keras.utils.set_random_seed(seed)
+    model = FraudMLP(class_weight=class_weight)
+    model.adapt(x)
+    return model
+
+
+def numpy_logits(
+    model: FraudMLP, x: np.ndarray, params: list[np.ndarray] | None = None
+) -> np.ndarray:
+    """The forward pass in float64 NumPy; ``params`` align with trainable_variables."""
+    params = params if params is not None else [to_numpy(v) for v in model.trainable_variables]
+    mean, variance = to_numpy(model.scaler.mean).ravel(), to_numpy(model.scaler.variance).ravel()
+    h = (x.astype(np.float64) - mean) / np.maximum(np.sqrt(variance), keras.config.epsilon())
+    pairs = list(zip(params[0::2], params[1::2], strict=True))
+    for kernel, bias in pairs[:-1]:
+        h = np.maximum(h @ kernel + bias, 0)
+    kernel, bias = pairs[-1]
+    return (h @ kernel + bias).ravel()
+
+
+@pytest.fixture(scope="module")
+def batch(small):
+    rng = np.random.default_rng(1)
+    x, y = small.features().astype(np.float32), small.labels()
+    rows = np.concatenate(
+        [rng.choice(np.flatnonzero(y == 1), 16), rng.choice(np.flatnonzero(y == 0), 48)]
+    )
+    return x[rows], y[rows], x
+
+
+def test_scaler_equals_standard_scaler(small) -> None:
+    x = small.features()
+    model = make_model(x)
+    scaled = to_numpy(model.scaler(x.astype(np.float32)))
+    np.testing.assert_allclose(scaled, StandardScaler().fit_transform(x), atol=1e-5)
+
+
+def test_output_is_a_probability_per_row(batch) -> None:
+    x, _, full = batch
+    model = make_model(full)
+    probabilities = predict(model, x)
+    assert probabilities.shape == (len(x),)
+    assert np.all((probabilities > 0) & (probabilities < 1))
+    expected = 1 / (1 + np.exp(-numpy_logits(model, x)))
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+
+
+def sgd_gradient(model: FraudMLP, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+    """One train_step with SGD(lr=1): the update is exactly minus the gradient."""
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+    before = [to_numpy(v) for v in model.trainable_variables]
+    logs = model.train_on_batch(x, y, return_dict=True)
+    after = [to_numpy(v) for v in model.trainable_variables]
+    return float(logs["loss"]), [b - a for b, a in zip(before, after, strict=True)]
+
+
+def test_train_step_loss_and_gradient_match_numpy(batch) -> None:
+    x, y, full = batch
+    weights = (0.8, 6.0)
+    model = make_model(full, class_weight=weights)
+    params = [to_numpy(v) for v in model.trainable_variables]
+
+    def loss_at(candidate: list[np.ndarray]) -> float:
+        return numpy_weighted_bce(y, numpy_logits(model, x, candidate), *weights)
+
+    reported_loss, gradient = sgd_gradient(model, x, y)
+    assert reported_loss == pytest.approx(loss_at(params), rel=1e-5)
+
+    eps = 1e-6
+    for index, tensor in enumerate(params):
+        numeric = np.zeros_like(tensor)
+        for position in np.ndindex(tensor.shape):
+            shifted = [p.copy() for p in params]
+            shifted[index][position] += eps
+            up = loss_at(shifted)
+            shifted[index][position] -= 2 * eps
+            numeric[position] = (up - loss_at(shifted)) / (2 * eps)
+        np.testing.assert_allclose(gradient[index], numeric, rtol=1e-3, atol=2e-6)
+
+
+def test_fraud_weight_scales_the_fraud_gradient(batch) -> None:
+    x, y, full = batch
+    frauds = x[y == 1], y[y == 1]
+    _, plain = sgd_gradient(make_model(full, class_weight=(1.0, 1.0)), *frauds)
+    _, boosted = sgd_gradient(make_model(full, class_weight=(1.0, 4.0)), *frauds)
+    for a, b in zip(plain, boosted, strict=True):
+        # before - after in float32 carries ~1 ulp (1.2e-7 at |w| ~ 1) of rounding
+        np.testing.assert_allclose(b, 4 * a, rtol=1e-4, atol=5e-7)
+    _, mixed_plain = sgd_gradient(make_model(full, class_weight=(1.0, 1.0)), x, y)
+    _, mixed_boosted = sgd_gradient(make_model(full, class_weight=(1.0, 4.0)), x, y)
+    assert not np.allclose(mixed_plain[-2], mixed_boosted[-2], rtol=1e-2)
+
+
+def test_reported_metrics_match_numpy_and_sklearn(small) -> None:
+    x, y = small.features().astype(np.float32)[:1050], small.labels()[:1050]
+    model = make_model(small.features(), class_weight=(1.0, 3.0), seed=2)
+    model.compile(optimizer="adam")
+    logs = model.evaluate(x, y, batch_size=100, return_dict=True, verbose=0)
+    probabilities = 1 / (1 + np.exp(-numpy_logits(model, x)))
+    assert logs["loss"] == pytest.approx(
+        numpy_weighted_bce(y, numpy_logits(model, x), 1.0, 3.0), rel=1e-5
+    )
+    # keras.metrics.AUC approximates with 200 thresholds: close, not equal, to sklearn.
+    assert logs["roc_auc"] == pytest.approx(roc_auc_score(y, probabilities), abs=0.01)
+    assert logs["pr_auc"] == pytest.approx(average_precision_score(y, probabilities), abs=0.05)
+
+
+def test_config_round_trip_and_save_load(batch, tmp_path: Path) -> None:
+    x, _, full = batch
+    model = make_model(full, class_weight=(1.0, 9.0))
+    clone = FraudMLP.from_config(model.get_config())
+    assert clone.hidden_units == (64, 32, 16) and clone.class_weight == (1.0, 9.0)
+    model.save(tmp_path / "m.keras")
+    loaded = load_model(tmp_path / "m.keras")
+    assert loaded.class_weight == (1.0, 9.0)
+    np.testing.assert_allclose(predict(loaded, x), predict(model, x), atol=1e-7)
+
+
+def test_custom_hidden_units(batch) -> None:
+    x, _, full = batch
+    keras.utils.set_random_seed(0)
+    model = FraudMLP(hidden_units=(8,))
+    model.adapt(full)
+    assert [v.shape for v in model.trainable_variables] == [(30, 8), (8,), (8, 1), (1,)]
+    assert predict(model, x).shape == (len(x),)
+
+
+def test_load_model_rejects_bad_files(tmp_path: Path, batch) -> None:
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load_model(tmp_path / "absent.keras")
+    noise = tmp_path / "noise.keras"
+    noise.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ModelFileError, match=r"not a \.keras file"):
+        load_model(noise)
+    make_model(batch[2]).save(tmp_path / "good.keras")
+    data = (tmp_path / "good.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match=r"cut\.keras"):
+        load_model(tmp_path / "cut.keras")
+    other = keras.Sequential([keras.Input((30,)), keras.layers.Dense(1)])
+    other.save(tmp_path / "other.keras")
+    with pytest.raises(ModelFileError, match="holds a Sequential, not a FraudMLP"):
+        load_model(tmp_path / "other.keras")

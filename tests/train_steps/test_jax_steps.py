@@ -1,0 +1,50 @@
+"""The JAX steps are pure functions of their state: checked directly, jitted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers import only_backend
+
+pytestmark = only_backend("jax")
+
+
+def test_train_step_is_pure_and_threads_metric_state(small) -> None:
+    import jax
+    import keras
+
+    from fraudkeras.model import FraudMLP
+    from fraudkeras.train_steps import jax_steps
+
+    keras.utils.set_random_seed(0)
+    model = FraudMLP()
+    model.adapt(small.features())
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1))
+    model.optimizer.build(model.trainable_variables)
+    x, y = small.features()[:256].astype(np.float32), small.labels()[:256]
+    state = (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        [v.value for v in model.optimizer.variables],
+        [v.value for v in model.metrics_variables],
+    )
+    step = jax.jit(lambda s, d: jax_steps.train_step(model, s, d))
+    logs, new_state = step(state, (x, y))
+    again, _ = step(state, (x, y))
+    assert float(logs["loss"]) == float(again["loss"])  # same state in, same result out
+    # Model variables are untouched: the step returned new values instead.
+    np.testing.assert_array_equal(
+        np.asarray(model.trainable_variables[0].value), np.asarray(state[0][0])
+    )
+    assert not np.allclose(np.asarray(new_state[0][0]), np.asarray(state[0][0]))
+    # The loss tracker's (total, count) moved from (0, 0) to (loss * 256, 256).
+    total, count = (float(v) for v in new_state[3][:2])
+    assert count == 256 and total == pytest.approx(float(logs["loss"]) * 256, rel=1e-6)
+    assert set(logs) == {"loss", "pr_auc", "roc_auc"}
+
+
+def test_steps_module_matches_backend() -> None:
+    from fraudkeras import model
+
+    assert model._STEPS.__name__ == "fraudkeras.train_steps.jax_steps"
