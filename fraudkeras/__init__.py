@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from fraudkeras.backend import BACKENDS, use_backend
+from fraudkeras.config import TrainConfig
 from fraudkeras.data import Transactions, load_transactions
 from fraudkeras.errors import (
     BackendError,
@@ -27,9 +28,10 @@ from fraudkeras.schema import FEATURES, LABEL
 from fraudkeras.splits import Split, split
 
 if TYPE_CHECKING:
+    from fraudkeras.compare import compare
     from fraudkeras.evaluation import evaluate
     from fraudkeras.model import FraudMLP, load_model
-    from fraudkeras.training import TrainConfig, TrainedRun, train
+    from fraudkeras.training import TrainedRun, train
 
 __version__ = "0.1.0"
 
@@ -37,7 +39,7 @@ _LAZY = {
     "FraudMLP": "fraudkeras.model",
     "load_model": "fraudkeras.model",
     "train": "fraudkeras.training",
-    "TrainConfig": "fraudkeras.training",
+    "compare": "fraudkeras.compare",
     "TrainedRun": "fraudkeras.training",
     "evaluate": "fraudkeras.evaluation",
 }
@@ -58,6 +60,7 @@ __all__ = [
     "TrainedRun",
     "TrainingError",
     "Transactions",
+    "compare",
     "evaluate",
     "load_model",
     "load_transactions",

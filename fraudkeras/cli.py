@@ -21,6 +21,7 @@ from typing import NoReturn
 from fraudkeras import rundir
 from fraudkeras.backend import BACKENDS, DEFAULT_BACKEND, use_backend
 from fraudkeras.class_weights import DEFAULT_STRATEGY
+from fraudkeras.config import TrainConfig
 from fraudkeras.errors import FraudKerasError, ParameterError
 from fraudkeras.splits import SPLIT_KINDS
 
@@ -77,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", help="data to evaluate on (default: the run's own)")
     evaluate.add_argument("--backend", choices=BACKENDS, help="default: the run's backend")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    compare = commands.add_parser(
+        "compare", parents=[common], help="train under every backend and compare"
+    )
+    compare.add_argument("--data", default="auto")
+    compare.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated")
+    compare.add_argument("--epochs", type=int, default=10)
+    compare.add_argument("--seed", type=int, default=42)
+    compare.add_argument("--split", choices=SPLIT_KINDS, default="stratified")
+    compare.add_argument("--class-weight", default=DEFAULT_STRATEGY)
+    compare.add_argument("--batch-size", type=int, default=256)
+    compare.add_argument("--out", type=Path, required=True, help="folder for compare.json/.md")
+    compare.add_argument("--force", action="store_true", help="replace an existing folder")
     return parser
 
 
@@ -150,7 +164,32 @@ def _configure_logging() -> None:
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)  # "no TPU" notices
 
 
-_COMMANDS = {"train": _train, "evaluate": _evaluate}
+def _compare(args: argparse.Namespace) -> int:
+    from fraudkeras.compare import COMPARE_MD, compare
+
+    backends = tuple(name.strip() for name in args.backends.split(",") if name.strip())
+    unknown = [name for name in backends if name not in BACKENDS]
+    if unknown or not backends:
+        raise ParameterError(f"--backends: unknown backend(s) {', '.join(unknown) or '(none)'}")
+    TrainConfig(
+        epochs=args.epochs, seed=args.seed, split=args.split,
+        class_weight=args.class_weight, batch_size=args.batch_size,
+    )  # fmt: skip
+    compare(
+        args.data,
+        out=args.out,
+        backends=backends,
+        force=args.force,
+        train_args=(
+            "--epochs", str(args.epochs), "--seed", str(args.seed), "--split", args.split,
+            "--class-weight", args.class_weight, "--batch-size", str(args.batch_size),
+        ),
+    )  # fmt: skip
+    print((args.out / COMPARE_MD).read_text(), end="")
+    return 0
+
+
+_COMMANDS = {"train": _train, "evaluate": _evaluate, "compare": _compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

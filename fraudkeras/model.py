@@ -11,12 +11,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from fraudkeras.config import DEFAULT_HIDDEN_UNITS
 from fraudkeras.errors import ModelFileError
 from fraudkeras.loss import weighted_binary_crossentropy
 from fraudkeras.schema import N_FEATURES
 from fraudkeras.train_steps import steps_for_backend
 
-DEFAULT_HIDDEN_UNITS = (64, 32, 16)
 PREDICT_BATCH_SIZE = 8192
 _STEPS = steps_for_backend(keras.backend.backend())
 
@@ -70,10 +70,10 @@ class FraudMLP(keras.Model):
         self.built = True
 
     def call(self, inputs: Any, training: bool = False, return_logits: bool = False) -> Any:
-        h = self.scaler(inputs)
+        h = self.scaler.call(inputs)
         for layer in self.hidden:
-            h = layer(h)
-        logits = self.logit(h)
+            h = layer.call(h)
+        logits = self.logit.call(h)
         return logits if return_logits else ops.sigmoid(logits)
 
     # -- training: the steps live in fraudkeras.train_steps, one module per backend --
@@ -93,6 +93,13 @@ class FraudMLP(keras.Model):
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         return [self.loss_tracker, self.pr_auc, self.roc_auc]
+
+    @property
+    def train_metrics(self) -> list[keras.metrics.Metric]:
+        """What ``train_step`` updates: the loss only. Per-step AUC updates cost as
+        much as the rest of a training step (scripts/bench_training.py), so the AUC
+        monitors run in ``test_step``, on validation data (``val_pr_auc``)."""
+        return [self.loss_tracker]
 
     def metric_update_args(
         self, metric: keras.metrics.Metric, loss: Any, labels: Any, logits: Any

@@ -73,10 +73,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for class_weight in args.class_weight:
             for backend in args.backends:
-                runs = [
-                    run_once(backend, args.data, seed, class_weight, args.epochs, Path(scratch))
-                    for seed in args.seeds
-                ]
+                runs = []
+                for seed in args.seeds:
+                    run = run_once(
+                        backend, args.data, seed, class_weight, args.epochs, Path(scratch)
+                    )
+                    runs.append(run)
+                    print(
+                        f"  {backend} {class_weight} seed {seed}: PR-AUC {run['pr_auc']:.4f} "
+                        f"F1@tuned {run['f1_tuned']:.4f} epochs {run['epochs_run']}",
+                        flush=True,
+                    )
                 median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
                 rows.append((backend, class_weight, median))
                 print(

@@ -32,6 +32,22 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     )
 
 
+def make_model(features: np.ndarray, class_weight=(1.0, 1.0), seed: int = 0, optimizer=None):
+    """A FraudMLP with seeded weights, its scaler adapted on ``features``, and
+    (given an optimizer) compiled and built so a train step can run at once."""
+    import keras
+
+    from fraudkeras.model import FraudMLP
+
+    keras.utils.set_random_seed(seed)
+    model = FraudMLP(class_weight=class_weight)
+    model.adapt(features)
+    if optimizer is not None:
+        model.compile(optimizer=optimizer)
+        model.optimizer.build(model.trainable_variables)
+    return model
+
+
 def numpy_weighted_bce(y: np.ndarray, logits: np.ndarray, normal: float, fraud: float) -> float:
     """The weighted BCE written independently in float64 NumPy."""
     p = 1 / (1 + np.exp(-logits.astype(np.float64)))

@@ -13,18 +13,11 @@ from sklearn.preprocessing import StandardScaler
 
 from fraudkeras.errors import ModelFileError
 from fraudkeras.model import FraudMLP, load_model, predict
-from helpers import numpy_weighted_bce
+from helpers import make_model, numpy_weighted_bce
 
 
 def to_numpy(value: object) -> np.ndarray:
     return np.asarray(ops.convert_to_numpy(value), dtype=np.float64)
-
-
-def make_model(x: np.ndarray, class_weight=(1.0, 1.0), seed: int = 0) -> FraudMLP:
-    keras.utils.set_random_seed(seed)
-    model = FraudMLP(class_weight=class_weight)
-    model.adapt(x)
-    return model
 
 
 def numpy_logits(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +9,10 @@ import pytest
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from fraudkeras import rundir
+from fraudkeras.config import TrainConfig
 from fraudkeras.errors import OutputError, ParameterError, TrainingError
 from fraudkeras.model import FraudMLP, load_model, predict
-from fraudkeras.training import TrainConfig, train
+from fraudkeras.training import MEASUREMENTS, train
 from helpers import BACKEND
 
 
@@ -30,6 +32,7 @@ def test_run_folder_holds_every_record(trained_run) -> None:
     assert metrics["backend"] == BACKEND and metrics["split"] == "stratified"
     assert metrics["class_weight"] == {"strategy": "none", "normal": 1.0, "fraud": 1.0}
     assert metrics["train_seconds"] > 0 and metrics["epochs_run"] == 2
+    assert 50 < metrics["peak_rss_mb"] < 20_000  # a real reading in MiB, not bytes or KiB
     for at in ("at_0.5", "at_tuned"):
         assert set(metrics["test"][at]) == {
             "threshold",
@@ -47,6 +50,9 @@ def test_run_folder_holds_every_record(trained_run) -> None:
     assert data["fingerprint"]["rows"] == 3000 and data["split"]["test"]["rows"] == 450
     history = json.loads((folder / "history.json").read_text())
     assert len(history["loss"]) == 2 and "val_pr_auc" in history
+    assert len(history["epoch_seconds"]) == 2
+    expected_median = round(statistics.median(history["epoch_seconds"]), 4)
+    assert metrics["median_epoch_seconds"] == pytest.approx(expected_median, abs=1e-4)
     assert json.loads((folder / "environment.json").read_text())["keras"].startswith("3.")
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no scratch left
 
@@ -70,9 +76,10 @@ def test_metrics_match_sklearn_on_the_saved_model(trained_run) -> None:
 
 def test_same_seed_same_backend_same_metrics(small, trained_run) -> None:
     again = train(small, epochs=2, batch_size=128, seed=7)
-    first = {k: v for k, v in trained_run.metrics.items() if k != "train_seconds"}
-    second = {k: v for k, v in again.metrics.items() if k != "train_seconds"}
+    first = {k: v for k, v in trained_run.metrics.items() if k not in MEASUREMENTS}
+    second = {k: v for k, v in again.metrics.items() if k not in MEASUREMENTS}
     assert first == second
+    assert set(trained_run.metrics) - set(first) == set(MEASUREMENTS)
 
 
 def test_class_weight_reaches_the_model(small) -> None:

@@ -4,6 +4,7 @@ threaded through explicitly (``update_state`` cannot mutate inside a jit)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -37,7 +38,9 @@ def train_step(model: FraudMLP, state: Any, data: Any) -> tuple[dict[str, Any], 
     trainable, optimizer_variables = model.optimizer.stateless_apply(
         optimizer_variables, gradients, trainable
     )
-    logs, metrics_variables = update_metrics(model, metrics_variables, loss, y, logits)
+    logs, metrics_variables = update_metrics(
+        model, model.train_metrics, metrics_variables, loss, y, logits
+    )
     return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
 
 
@@ -45,21 +48,34 @@ def test_step(model: FraudMLP, state: Any, data: Any) -> tuple[dict[str, Any], A
     trainable, non_trainable, metrics_variables = state
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     loss, (logits, non_trainable) = _loss_and_logits(model, trainable, non_trainable, x, y, False)
-    logs, metrics_variables = update_metrics(model, metrics_variables, loss, y, logits)
+    logs, metrics_variables = update_metrics(
+        model, model.metrics, metrics_variables, loss, y, logits
+    )
     return logs, (trainable, non_trainable, metrics_variables)
 
 
 def update_metrics(
-    model: FraudMLP, metrics_variables: list[Any], loss: Any, labels: Any, logits: Any
+    model: FraudMLP,
+    metrics: Sequence[keras.metrics.Metric],
+    metrics_variables: list[Any],
+    loss: Any,
+    labels: Any,
+    logits: Any,
 ) -> tuple[dict[str, Any], list[Any]]:
-    """Walk ``model.metrics`` in order, each owning the next ``len(variables)``
-    entries of ``metrics_variables`` (the order of ``model.metrics_variables``)."""
+    """Update ``metrics`` (a subset of ``model.metrics``) statelessly.
+
+    Walks ``model.metrics`` in order, each owning the next ``len(variables)``
+    entries of ``metrics_variables`` (the order of ``model.metrics_variables``);
+    metrics are matched by identity, and those not in ``metrics`` pass through.
+    """
+    chosen = {id(metric) for metric in metrics}
     logs: dict[str, Any] = {}
     updated: list[Any] = []
     for metric in model.metrics:
         own = metrics_variables[len(updated) : len(updated) + len(metric.variables)]
-        args, kwargs = model.metric_update_args(metric, loss, labels, logits)
-        own = metric.stateless_update_state(own, *args, **kwargs)
-        logs[metric.name] = metric.stateless_result(own)
+        if id(metric) in chosen:
+            args, kwargs = model.metric_update_args(metric, loss, labels, logits)
+            own = metric.stateless_update_state(own, *args, **kwargs)
+            logs[metric.name] = metric.stateless_result(own)
         updated.extend(own)
     return logs, updated

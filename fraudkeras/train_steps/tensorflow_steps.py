@@ -20,10 +20,10 @@ def train_step(model: FraudMLP, data: Any) -> dict[str, Any]:
         loss = model.weighted_loss(y, logits)
     gradients = tape.gradient(loss, model.trainable_variables)
     model.optimizer.apply(gradients, model.trainable_variables)
-    return update_metrics(model, loss, y, logits)
+    return update_metrics(model, model.train_metrics, loss, y, logits)
 
 
 def test_step(model: FraudMLP, data: Any) -> dict[str, Any]:
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     logits = model(x, training=False, return_logits=True)
-    return update_metrics(model, model.weighted_loss(y, logits), y, logits)
+    return update_metrics(model, model.metrics, model.weighted_loss(y, logits), y, logits)

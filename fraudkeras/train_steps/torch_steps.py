@@ -23,7 +23,7 @@ def train_step(model: FraudMLP, data: Any) -> dict[str, Any]:
     gradients = [variable.value.grad for variable in variables]
     with torch.no_grad():
         model.optimizer.apply(gradients, variables)
-    return update_metrics(model, loss.detach(), y, logits.detach())
+    return update_metrics(model, model.train_metrics, loss.detach(), y, logits.detach())
 
 
 def test_step(model: FraudMLP, data: Any) -> dict[str, Any]:
@@ -31,4 +31,4 @@ def test_step(model: FraudMLP, data: Any) -> dict[str, Any]:
     with torch.no_grad():
         logits = model(x, training=False, return_logits=True)
         loss = model.weighted_loss(y, logits)
-    return update_metrics(model, loss, y, logits)
+    return update_metrics(model, model.metrics, loss, y, logits)

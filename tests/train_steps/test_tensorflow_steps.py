@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers import only_backend
+from helpers import make_model, only_backend
 
 pytestmark = only_backend("tensorflow")
 
@@ -13,13 +13,9 @@ def test_train_step_runs_in_a_traced_function(small) -> None:
     import keras
     import tensorflow as tf
 
-    from fraudkeras.model import FraudMLP
     from fraudkeras.train_steps import tensorflow_steps
 
-    keras.utils.set_random_seed(0)
-    model = FraudMLP()
-    model.adapt(small.features())
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+    model = make_model(small.features(), optimizer=keras.optimizers.SGD(learning_rate=1.0))
     x, y = small.features()[:256].astype(np.float32), small.labels()[:256]
     traced = tf.function(lambda data: tensorflow_steps.train_step(model, data))
     before = [v.numpy().copy() for v in model.trainable_variables]

@@ -1,0 +1,159 @@
+"""``fraudkeras compare``: the notebook's backend comparison for all three backends.
+
+Each backend trains in its own ``fraudkeras train`` process on the same data, split
+and seed; then each backend loads every other backend's ``.keras`` file and the
+predictions on the test split are compared. This module never imports Keras.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fraudkeras import rundir
+from fraudkeras.backend import BACKENDS, is_installed
+from fraudkeras.crossbackend import predict_under
+from fraudkeras.data import load_transactions
+from fraudkeras.errors import BackendError, FraudKerasError
+from fraudkeras.splits import split
+
+COMPARE_JSON, COMPARE_MD = "compare.json", "compare.md"
+_ROWS = (
+    ("precision @ 0.5", ("test", "at_0.5", "precision"), "{:.4f}"),
+    ("recall @ 0.5", ("test", "at_0.5", "recall"), "{:.4f}"),
+    ("F1 @ 0.5", ("test", "at_0.5", "f1"), "{:.4f}"),
+    ("tuned threshold", ("tuned_threshold",), "{:.4f}"),
+    ("precision @ tuned", ("test", "at_tuned", "precision"), "{:.4f}"),
+    ("recall @ tuned", ("test", "at_tuned", "recall"), "{:.4f}"),
+    ("F1 @ tuned", ("test", "at_tuned", "f1"), "{:.4f}"),
+    ("PR-AUC", ("test", "pr_auc"), "{:.4f}"),
+    ("ROC-AUC", ("test", "roc_auc"), "{:.4f}"),
+    ("epochs run", ("epochs_run",), "{:d}"),
+    ("training seconds", ("train_seconds",), "{:.2f}"),
+    ("median epoch seconds", ("median_epoch_seconds",), "{:.3f}"),
+    ("peak RSS MiB", ("peak_rss_mb",), "{:.0f}"),
+)
+
+
+def compare(
+    data: str | os.PathLike[str] = "auto",
+    *,
+    out: str | os.PathLike[str],
+    backends: tuple[str, ...] = BACKENDS,
+    force: bool = False,
+    train_args: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Train under each backend, cross-load the models, write compare.json/compare.md.
+
+    ``train_args`` are passed to every ``fraudkeras train`` (``--epochs 3``, ...).
+    A backend that is not installed, or whose training fails, is reported with
+    the reason instead of stopping the comparison.
+    """
+    target = Path(out)
+    rundir.check_output_dir(target, force=force)
+    transactions = load_transactions(data)  # fail early on bad data, before any training
+    with rundir.atomic_dir(target, force=force) as scratch:
+        status: dict[str, str] = {}
+        metrics: dict[str, dict[str, Any]] = {}
+        for backend in backends:
+            if not is_installed(backend):
+                status[backend] = "skipped: not installed"
+                continue
+            try:
+                metrics[backend] = _train_under(
+                    backend, str(data), scratch / "runs" / backend, train_args
+                )
+                status[backend] = "ok"
+            except FraudKerasError as error:
+                status[backend] = f"failed: {error}"
+        trained = list(metrics)
+        config = (
+            rundir.read_json(scratch / "runs" / trained[0] / rundir.CONFIG_FILE) if trained else {}
+        )
+        agreement = _agreement(transactions, config, trained, scratch) if trained else {}
+        result = {
+            "data": transactions.origin,
+            "split": config.get("split"),
+            "seed": config.get("seed"),
+            "epochs": config.get("epochs"),
+            "status": status,
+            "metrics": metrics,
+            "max_abs_diff": agreement,
+        }
+        rundir.write_json(scratch / COMPARE_JSON, result)
+        (scratch / COMPARE_MD).write_text(format_markdown(result))
+    return result
+
+
+def _train_under(backend: str, data: str, run: Path, train_args: tuple[str, ...]) -> dict[str, Any]:
+    command = [sys.executable, "-m", "fraudkeras", "train", "--backend", backend, "--data", data,
+               "--out", str(run), "--quiet", *train_args]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        reason = lines[-1].removeprefix("fraudkeras: error: ") if lines else "no output"
+        raise BackendError(reason)
+    metrics: dict[str, Any] = json.loads((run / rundir.METRICS_FILE).read_text())
+    return metrics
+
+
+def _agreement(
+    transactions: Any, config: dict[str, Any], trained: list[str], scratch: Path
+) -> dict[str, dict[str, float]]:
+    """max |p| difference on the test split: model trained under A, loaded under B."""
+    test = split(transactions, config["split"], config["split_seed"]).test
+    models = [scratch / "runs" / backend / rundir.MODEL_FILE for backend in trained]
+    with tempfile.TemporaryDirectory() as work:
+        loaded = {b: predict_under(b, models, test.x, Path(work)) for b in trained}
+    return {
+        source: {
+            loader: float(np.max(np.abs(loaded[loader][i] - loaded[source][i])))
+            for loader in trained
+        }
+        for i, source in enumerate(trained)
+    }
+
+
+def _cell(metrics: dict[str, Any], path: tuple[str, ...], fmt: str) -> str:
+    value: Any = metrics
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return "n/a" if value is None else fmt.format(value)
+
+
+def format_markdown(result: dict[str, Any]) -> str:
+    """The comparison table (one column per backend) and the agreement matrix."""
+    backends = list(result["status"])
+    header = "| metric | " + " | ".join(backends) + " |"
+    lines = [
+        f"# Backend comparison\n\ndata: {result['data']}; split: {result['split']}; "
+        f"seed: {result['seed']}; epochs: {result['epochs']}\n",
+        header,
+        "|---|" + "---:|" * len(backends),
+    ]
+    for label, path, fmt in _ROWS:
+        cells = [
+            _cell(result["metrics"][b], path, fmt) if b in result["metrics"] else "-"
+            for b in backends
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("| status | " + " | ".join(result["status"][b] for b in backends) + " |")
+    trained = list(result["max_abs_diff"])
+    if trained:
+        lines += [
+            "\nmax |Δp| on the test split: model trained under the row's backend, "
+            "loaded under the column's\n",
+            "| trained \\ loaded | " + " | ".join(trained) + " |",
+            "|---|" + "---:|" * len(trained),
+        ]
+        for source in trained:
+            row = result["max_abs_diff"][source]
+            lines.append(f"| {source} | " + " | ".join(f"{row[b]:.1e}" for b in trained) + " |")
+    return "\n".join(lines) + "\n"

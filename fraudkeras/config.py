@@ -1,0 +1,49 @@
+"""The training configuration: every choice that shapes a model, validated on
+construction. Free of Keras, so commands can check arguments before a backend
+is chosen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fraudkeras.class_weights import DEFAULT_STRATEGY, class_weights
+from fraudkeras.errors import ParameterError
+from fraudkeras.splits import SPLIT_KINDS
+from fraudkeras.validation import check_choice, check_float, check_int
+
+DEFAULT_HIDDEN_UNITS = (64, 32, 16)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every choice that shapes a trained model; validated on construction.
+    Defaults follow the notebook: Adam 1e-3, batch 256, 10 epochs, seed 42."""
+
+    split: str = "stratified"
+    class_weight: str = DEFAULT_STRATEGY
+    epochs: int = 10
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    seed: int = 42
+    split_seed: int = 42
+    patience: int = 5
+    hidden_units: tuple[int, ...] = field(default=DEFAULT_HIDDEN_UNITS)
+
+    def __post_init__(self) -> None:
+        check_choice("split", self.split, SPLIT_KINDS)
+        if not isinstance(self.class_weight, str):
+            raise ParameterError(f"class_weight must be a string, got {self.class_weight!r}")
+        class_weights(np.array([0, 1]), self.class_weight)  # rejects unknown strategies early
+        check_int("epochs", self.epochs, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_float("learning_rate", self.learning_rate, low=0, low_inclusive=False)
+        check_int("seed", self.seed, minimum=0)
+        check_int("split_seed", self.split_seed, minimum=0)
+        check_int("patience", self.patience, minimum=0)
+        if not self.hidden_units:
+            raise ParameterError("hidden_units must name at least one layer size")
+        for units in self.hidden_units:
+            check_int("hidden_units", units, minimum=1)
+        object.__setattr__(self, "hidden_units", tuple(self.hidden_units))

@@ -1,0 +1,100 @@
+"""Running work under another Keras backend. A process cannot switch backends, so
+each job runs in a fresh ``python -m fraudkeras.crossbackend`` process with
+``KERAS_BACKEND`` set; arrays travel through ``.npy``/``.npz`` files.
+
+Jobs:
+- ``predict X.npy OUT.npz MODEL...``: load each ``.keras`` file and write its fraud
+  probabilities on X (``p0``, ``p1``, ... in argument order);
+- ``fit-fixed MODEL X.npy Y.npy BATCH OUT.npz``: one epoch of ``fit`` from the model's
+  weights, batches in file order (no shuffling), Adam 1e-3; writes per-step losses,
+  final weights and predictions on X. The parity test compares these across backends.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fraudkeras.backend import use_backend
+from fraudkeras.errors import BackendError
+
+_TIMEOUT_S = 900
+
+
+def run_under(backend: str, job: str, *args: str | os.PathLike[str]) -> None:
+    """Run ``job`` under ``backend`` in a subprocess; raise BackendError if it fails."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [sys.executable, "-m", "fraudkeras.crossbackend", job, *map(str, args)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=_TIMEOUT_S)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise BackendError(f"{job} under {backend} failed: {lines[-1] if lines else 'no output'}")
+
+
+def predict_under(
+    backend: str, model_paths: list[Path], features: np.ndarray, scratch: Path
+) -> list[np.ndarray]:
+    """Probabilities on ``features`` of each model, all loaded in one ``backend`` process."""
+    x_path, out_path = scratch / f"x-{backend}.npy", scratch / f"p-{backend}.npz"
+    np.save(x_path, features)
+    run_under(backend, "predict", x_path, out_path, *model_paths)
+    with np.load(out_path) as saved:
+        return [saved[f"p{i}"] for i in range(len(model_paths))]
+
+
+def _predict(x_path: str, out_path: str, *model_paths: str) -> None:
+    from fraudkeras.model import load_model, predict
+
+    models = [load_model(path) for path in model_paths]
+    x = np.load(x_path)
+    arrays: dict[str, Any] = {f"p{i}": predict(model, x) for i, model in enumerate(models)}
+    np.savez(out_path, **arrays)
+
+
+def _fit_fixed(model_path: str, x_path: str, y_path: str, batch_size: str, out_path: str) -> None:
+    import keras
+
+    from fraudkeras.model import load_model, predict
+
+    model = load_model(model_path)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3))
+    running: list[float] = []
+
+    class _Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            running.append(float((logs or {})["loss"]))
+
+    x, y = np.load(x_path), np.load(y_path)
+    size = int(batch_size)
+    model.fit(x, y, batch_size=size, epochs=1, shuffle=False, verbose=0, callbacks=[_Record()])
+    arrays: dict[str, Any] = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
+    arrays["step_losses"] = step_losses(np.array(running), len(y), size)
+    arrays["predictions"] = predict(model, x)
+    np.savez(out_path, **arrays)
+
+
+def step_losses(running_means: np.ndarray, rows: int, batch_size: int) -> np.ndarray:
+    """Per-batch losses from the loss tracker's running, size-weighted means."""
+    sizes = np.minimum(batch_size, rows - batch_size * np.arange(len(running_means)))
+    totals = running_means.astype(np.float64) * np.cumsum(sizes)
+    return np.diff(totals, prepend=0.0) / sizes
+
+
+_JOBS: dict[str, Callable[..., None]] = {"predict": _predict, "fit-fixed": _fit_fixed}
+
+
+def main(argv: list[str]) -> int:
+    use_backend(os.environ.get("KERAS_BACKEND", "jax"))
+    job, *args = argv
+    _JOBS[job](*args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
