@@ -3,7 +3,6 @@ and (optionally) a run folder that records everything needed to reproduce it."""
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import platform
@@ -26,7 +25,6 @@ from fraudkeras.evaluation import evaluate_predictions
 from fraudkeras.model import FraudMLP, predict
 from fraudkeras.splits import Split, split
 
-log = logging.getLogger("fraudkeras")
 #: metrics.json fields that are measurements of this machine, not results: every
 #: other number is identical when a run is repeated with the same seed and backend.
 MEASUREMENTS = ("train_seconds", "median_epoch_seconds", "peak_rss_mb")

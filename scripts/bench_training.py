@@ -6,10 +6,12 @@ it, with a hand-written Adam) and raw PyTorch (the notebook's loop with
 ``torch.optim.Adam``); raw TensorFlow (``tf.function`` + ``GradientTape``) is
 shown for context. Every case runs in its own process on the full table
 (stratified split, training rows, batch 256, Adam 1e-3), and reports the median
-epoch time over the epochs after the first. Ratios compare each backend with the
-raw loop of its own framework (tensorflow with the faster raw loop).
+epoch time over the epochs after the first. Cases are interleaved over several
+rounds (this machine's speed drifts by 10-20 % between minutes), and each case's
+median is taken over all its rounds. Ratios compare each backend with the raw
+loop of its own framework (tensorflow with the faster raw loop).
 
-    python scripts/bench_training.py [--data PATH] [--epochs 5]
+    python scripts/bench_training.py [--data PATH] [--epochs 5] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -185,6 +187,7 @@ def main() -> int:
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--epochs", type=int, default=5, help="at least 4: the first is dropped")
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -194,13 +197,19 @@ def main() -> int:
         print(json.dumps(runner(x, y, args.epochs)))
         return 0
 
-    medians = {}
-    for case in args.cases:
-        times = run_case(case, args.data, args.epochs)
-        medians[case] = statistics.median(times[1:])
-        print(f"{case:17s} epochs {' '.join(f'{t:.3f}' for t in times)}", flush=True)
+    after_first: dict[str, list[float]] = {case: [] for case in args.cases}
+    for round_ in range(args.rounds):
+        for case in args.cases:
+            times = run_case(case, args.data, args.epochs)
+            after_first[case] += times[1:]
+            epochs = " ".join(f"{t:.3f}" for t in times)
+            print(f"round {round_ + 1} {case:17s} epochs {epochs}", flush=True)
+    medians = {case: statistics.median(times) for case, times in after_first.items()}
     raw = {k: v for k, v in medians.items() if k in ("raw-jax", "raw-torch")}
-    print(f"\nmedian s/epoch after the first, {args.epochs} epochs, batch {BATCH}")
+    print(
+        f"\nmedian s/epoch after the first, {args.epochs} epochs x {args.rounds} interleaved "
+        f"rounds, batch {BATCH}"
+    )
     print("| case | s/epoch | reference | ratio | target |")
     print("|---|---:|---|---:|---:|")
     for case, seconds in medians.items():
