@@ -162,7 +162,7 @@ def keras_fit(x: np.ndarray, y: np.ndarray, epochs: int) -> list[float]:
     keras.utils.set_random_seed(0)
     model = FraudMLP()
     model.adapt(x)
-    compile_model(model, LEARNING_RATE)
+    compile_model(model, LEARNING_RATE, -(-len(y) // BATCH))
     timer = EpochTimer()
     model.fit(x, y, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0, callbacks=[timer])
     return timer.seconds
