@@ -18,6 +18,7 @@ from fraudkeras.data import Transactions, load_transactions
 from fraudkeras.errors import (
     BackendError,
     DataError,
+    ExportError,
     FraudKerasError,
     ModelFileError,
     OutputError,
@@ -28,8 +29,9 @@ from fraudkeras.schema import FEATURES, LABEL
 from fraudkeras.splits import Split, split
 
 if TYPE_CHECKING:
-    from fraudkeras.compare import compare
+    from fraudkeras.comparison import compare
     from fraudkeras.evaluation import evaluate
+    from fraudkeras.exporting import export
     from fraudkeras.model import FraudMLP, load_model
     from fraudkeras.training import TrainedRun, train
 
@@ -39,7 +41,8 @@ _LAZY = {
     "FraudMLP": "fraudkeras.model",
     "load_model": "fraudkeras.model",
     "train": "fraudkeras.training",
-    "compare": "fraudkeras.compare",
+    "compare": "fraudkeras.comparison",
+    "export": "fraudkeras.exporting",
     "TrainedRun": "fraudkeras.training",
     "evaluate": "fraudkeras.evaluation",
 }
@@ -50,6 +53,7 @@ __all__ = [
     "LABEL",
     "BackendError",
     "DataError",
+    "ExportError",
     "FraudKerasError",
     "FraudMLP",
     "ModelFileError",
@@ -62,6 +66,7 @@ __all__ = [
     "Transactions",
     "compare",
     "evaluate",
+    "export",
     "load_model",
     "load_transactions",
     "split",

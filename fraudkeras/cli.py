@@ -79,6 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--backend", choices=BACKENDS, help="default: the run's backend")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
+    export = commands.add_parser(
+        "export", parents=[common], help="export a run as SavedModel and LiteRT, verified"
+    )
+    export.add_argument("run_dir", type=Path)
+    export.add_argument(
+        "--formats",
+        default="saved_model,litert,litert-fp16,litert-dynamic",
+        help="comma-separated (default: %(default)s)",
+    )
+    export.add_argument("--force", action="store_true", help="replace an existing export/")
+
     compare = commands.add_parser(
         "compare", parents=[common], help="train under every backend and compare"
     )
@@ -164,8 +175,26 @@ def _configure_logging() -> None:
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)  # "no TPU" notices
 
 
+def _export(args: argparse.Namespace) -> int:
+    rundir.check_run_dir(args.run_dir)
+    if "keras" not in sys.modules:  # a fresh process: export right here, under TensorFlow
+        use_backend("tensorflow")
+    from fraudkeras.exporting import EXPORT_DIR, export
+
+    formats = tuple(name.strip() for name in args.formats.split(",") if name.strip())
+    manifest = export(args.run_dir, formats, force=args.force)
+    print(f"exported to {args.run_dir / EXPORT_DIR} (verified on the test split)")
+    for name, artifact in manifest["artifacts"].items():
+        print(
+            f"  {name:15s} {artifact['file']:27s} {artifact['size_bytes']:>9,d} B  "
+            f"max |Δp| {artifact['max_abs_diff']:.1e}  PR-AUC {artifact['pr_auc']:.4f} "
+            f"({artifact['pr_auc_change']:+.4f})"
+        )
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
-    from fraudkeras.compare import COMPARE_MD, compare
+    from fraudkeras.comparison import COMPARE_MD, compare
 
     backends = tuple(name.strip() for name in args.backends.split(",") if name.strip())
     unknown = [name for name in backends if name not in BACKENDS]
@@ -189,7 +218,7 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"train": _train, "evaluate": _evaluate, "compare": _compare}
+_COMMANDS = {"train": _train, "evaluate": _evaluate, "export": _export, "compare": _compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

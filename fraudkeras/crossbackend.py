@@ -7,7 +7,8 @@ Jobs:
   probabilities on X (``p0``, ``p1``, ... in argument order);
 - ``fit-fixed MODEL X.npy Y.npy BATCH OUT.npz``: one epoch of ``fit`` from the model's
   weights, batches in file order (no shuffling), Adam 1e-3; writes per-step losses,
-  final weights and predictions on X. The parity test compares these across backends.
+  final weights and predictions on X. The parity test compares these across backends;
+- ``export RUN_DIR FORMATS FORCE``: :func:`fraudkeras.exporting.export` under TensorFlow.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from fraudkeras import errors
 from fraudkeras.backend import use_backend
 from fraudkeras.errors import BackendError
 
@@ -28,13 +30,23 @@ _TIMEOUT_S = 900
 
 
 def run_under(backend: str, job: str, *args: str | os.PathLike[str]) -> None:
-    """Run ``job`` under ``backend`` in a subprocess; raise BackendError if it fails."""
+    """Run ``job`` under ``backend`` in a subprocess.
+
+    A FraudKerasError in the job is raised again here with its own class and
+    message; any other failure becomes a BackendError naming the job.
+    """
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [sys.executable, "-m", "fraudkeras.crossbackend", job, *map(str, args)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=_TIMEOUT_S)
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        raise BackendError(f"{job} under {backend} failed: {lines[-1] if lines else 'no output'}")
+    if done.returncode == 0:
+        return
+    lines = done.stderr.strip().splitlines()
+    last = lines[-1] if lines else "no output"
+    kind, _, message = last.partition(": ")
+    error_class = getattr(errors, kind, None)
+    if isinstance(error_class, type) and issubclass(error_class, errors.FraudKerasError):
+        raise error_class(message)
+    raise BackendError(f"{job} under {backend} failed: {last}")
 
 
 def predict_under(
@@ -86,13 +98,27 @@ def step_losses(running_means: np.ndarray, rows: int, batch_size: int) -> np.nda
     return np.diff(totals, prepend=0.0) / sizes
 
 
-_JOBS: dict[str, Callable[..., None]] = {"predict": _predict, "fit-fixed": _fit_fixed}
+def _export(run_dir: str, formats: str, force: str) -> None:
+    from fraudkeras.exporting import export
+
+    export(run_dir, tuple(formats.split(",")), force=bool(force))
+
+
+_JOBS: dict[str, Callable[..., None]] = {
+    "predict": _predict,
+    "fit-fixed": _fit_fixed,
+    "export": _export,
+}
 
 
 def main(argv: list[str]) -> int:
-    use_backend(os.environ.get("KERAS_BACKEND", "jax"))
     job, *args = argv
-    _JOBS[job](*args)
+    try:
+        use_backend(os.environ.get("KERAS_BACKEND", "jax"))
+        _JOBS[job](*args)
+    except errors.FraudKerasError as error:  # one line the parent turns back into the error
+        print(f"{type(error).__name__}: {error}", file=sys.stderr)
+        return error.exit_code
     return 0
 
 

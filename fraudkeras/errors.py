@@ -44,3 +44,9 @@ class TrainingError(FraudKerasError, RuntimeError):
     """Training diverged (NaN loss) or could not produce a usable model."""
 
     exit_code = 7
+
+
+class ExportError(FraudKerasError):
+    """An exported artifact could not be built or disagrees with the Keras model."""
+
+    exit_code = 8

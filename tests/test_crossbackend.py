@@ -13,11 +13,16 @@ import pytest
 
 from fraudkeras.backend import BACKENDS, is_installed
 from fraudkeras.crossbackend import run_under, step_losses
-from fraudkeras.errors import BackendError
+from fraudkeras.errors import BackendError, ModelFileError
 from fraudkeras.model import FraudMLP
 from helpers import only_backend
 
 TOLERANCE = 1e-4  # float32 with different kernels and summation orders, over 24 Adam steps
+
+
+def test_other_job_failures_are_backend_errors() -> None:
+    with pytest.raises(BackendError, match=r"fit-fixed under jax failed: .*Error"):
+        run_under("jax", "fit-fixed", "too", "few")
 
 
 def test_step_losses_undo_the_running_mean() -> None:
@@ -27,8 +32,8 @@ def test_step_losses_undo_the_running_mean() -> None:
     np.testing.assert_allclose(step_losses(running, 440, 128), per_step, rtol=1e-12)
 
 
-def test_failed_job_is_a_backend_error(tmp_path: Path) -> None:
-    with pytest.raises(BackendError, match=r"predict under jax failed: .*no such model file"):
+def test_job_errors_keep_their_kind_across_the_process(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match=r"absent\.keras: no such model file"):
         run_under(
             "jax", "predict", tmp_path / "x.npy", tmp_path / "p.npz", tmp_path / "absent.keras"
         )

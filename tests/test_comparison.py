@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fraudkeras import compare as compare_module
+from fraudkeras import comparison as compare_module
 from fraudkeras.backend import BACKENDS
 from fraudkeras.cli import main
-from fraudkeras.compare import compare
+from fraudkeras.comparison import compare
 from helpers import only_backend
 
 pytestmark = only_backend("jax")

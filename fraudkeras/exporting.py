@@ -1,0 +1,216 @@
+"""Exporting a run's model for serving without Keras: a TensorFlow SavedModel and
+LiteRT files (float32, float16, dynamic-range int8). Each artifact is re-opened and
+run on the test split, and kept only if it agrees with the Keras model.
+
+Export needs TensorFlow. Under another backend, the ``.keras`` file is re-loaded
+in a TensorFlow-backend subprocess (models load across backends), so a model
+trained anywhere exports with one call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fraudkeras import rundir
+from fraudkeras.errors import BackendError, ExportError, ParameterError
+
+EXPORT_DIR, MANIFEST_FILE = "export", "manifest.json"
+#: format name -> file or folder written under RUN_DIR/export/
+FORMATS = {
+    "saved_model": "saved_model",
+    "litert": "model_float32.tflite",
+    "litert-fp16": "model_float16.tflite",
+    "litert-dynamic": "model_dynamic_int8.tflite",
+}
+FLOAT_FORMATS = ("saved_model", "litert")
+MAX_FLOAT_DIFF = 1e-5  # max |Δp| for float32 artifacts
+MAX_PR_AUC_CHANGE = 0.01  # for quantized artifacts
+SIGNATURE, INPUT_NAME, OUTPUT_NAME = "serve", "transactions", "fraud_probability"
+
+
+def export(
+    run_dir: str | os.PathLike[str],
+    formats: tuple[str, ...] = tuple(FORMATS),
+    *,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Write ``RUN_DIR/export/`` (atomically) and return its manifest."""
+    folder = rundir.check_run_dir(Path(run_dir))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        named = ", ".join(unknown) or "(none)"
+        raise ParameterError(f"unknown export format(s) {named}: choose from {', '.join(FORMATS)}")
+    rundir.check_output_dir(folder / EXPORT_DIR, force=force)
+    from fraudkeras.backend import active_backend, is_installed
+
+    if not is_installed("tensorflow"):
+        raise BackendError("exporting needs TensorFlow: pip install 'fraudkeras[tensorflow]'")
+    if active_backend() != "tensorflow":
+        from fraudkeras.crossbackend import run_under
+
+        run_under("tensorflow", "export", folder, ",".join(formats), "force" if force else "")
+        manifest: dict[str, Any] = rundir.read_json(folder / EXPORT_DIR / MANIFEST_FILE)
+        return manifest
+    return _export_here(folder, formats, force)
+
+
+def _export_here(folder: Path, formats: tuple[str, ...], force: bool) -> dict[str, Any]:
+    from sklearn.metrics import average_precision_score
+
+    from fraudkeras.data import load_transactions
+    from fraudkeras.model import load_model, predict
+    from fraudkeras.splits import split
+    from fraudkeras.training import environment
+
+    config = rundir.read_json(folder / rundir.CONFIG_FILE)
+    metrics = rundir.read_json(folder / rundir.METRICS_FILE)
+    model = load_model(folder / rundir.MODEL_FILE)
+    parts = split(load_transactions(config["data"]), config["split"], config["split_seed"])
+    x, y = parts.test.x, parts.test.y
+    reference = predict(model, x)
+    reference_pr_auc = float(average_precision_score(y, reference))
+
+    artifacts: dict[str, dict[str, Any]] = {}
+    with rundir.atomic_dir(folder / EXPORT_DIR, force=force) as scratch:
+        saved_model = scratch / FORMATS["saved_model"]
+        write_saved_model(model, saved_model)
+        for name in formats:
+            path = scratch / FORMATS[name]
+            if name == "saved_model":
+                probabilities = run_saved_model(path, x)
+            else:
+                path.write_bytes(convert_litert(saved_model, name, parts.train.x))
+                probabilities = run_litert(path, x)
+            artifacts[name] = _check(name, path, probabilities, reference, y, reference_pr_auc)
+        if "saved_model" not in formats:
+            import shutil
+
+            shutil.rmtree(saved_model)
+        manifest = {
+            "features": list(_features()),
+            "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(_features())]},
+            "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, 1]},
+            "thresholds": {"default": 0.5, "tuned": metrics["tuned_threshold"]},
+            "class_weight": metrics["class_weight"],
+            "training_backend": metrics["backend"],
+            "test_metrics": metrics["test"],
+            "reference_pr_auc": reference_pr_auc,
+            "versions": environment(),
+            "artifacts": artifacts,
+        }
+        rundir.write_json(scratch / MANIFEST_FILE, manifest)
+    return manifest
+
+
+def _features() -> tuple[str, ...]:
+    from fraudkeras.schema import FEATURES
+
+    return FEATURES
+
+
+def _check(
+    name: str, path: Path, probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray,
+    reference_pr_auc: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Compare an artifact's test-split output with the Keras model's; raise if it drifts."""
+    from sklearn.metrics import average_precision_score
+
+    max_diff = float(np.max(np.abs(probabilities - reference)))
+    pr_auc = float(average_precision_score(labels, probabilities))
+    # Float artifacts are judged by |Δp| alone: PR-AUC can move by ~0.01 from 1e-7
+    # differences that re-order ties among saturated probabilities (p == 1.0).
+    if name in FLOAT_FORMATS:
+        if max_diff > MAX_FLOAT_DIFF:
+            raise ExportError(f"{path.name}: max |Δp| {max_diff:.2e} exceeds {MAX_FLOAT_DIFF:g}")
+    elif abs(pr_auc - reference_pr_auc) > MAX_PR_AUC_CHANGE:
+        raise ExportError(
+            f"{path.name}: PR-AUC {pr_auc:.4f} differs from the Keras model's "
+            f"{reference_pr_auc:.4f} by more than {MAX_PR_AUC_CHANGE}"
+        )
+    return {
+        "file": path.name,
+        "size_bytes": _size(path),
+        "sha256": _sha256(path),
+        "max_abs_diff": max_diff,
+        "pr_auc": pr_auc,
+        "pr_auc_change": pr_auc - reference_pr_auc,
+    }
+
+
+def write_saved_model(model: Any, path: Path) -> None:
+    """A SavedModel with one named signature: raw transactions in, probabilities out."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name=SIGNATURE,
+        fn=lambda transactions: {OUTPUT_NAME: model(transactions)},
+        input_signature=[tf.TensorSpec([None, len(_features())], tf.float32, name=INPUT_NAME)],
+    )
+    archive.write_out(str(path), verbose=False)
+
+
+def run_saved_model(path: Path, features: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(path)).signatures[SIGNATURE]
+    return serve(**{INPUT_NAME: tf.constant(features, tf.float32)})[OUTPUT_NAME].numpy().ravel()
+
+
+def convert_litert(saved_model: Path, name: str, representative: np.ndarray) -> bytes:
+    """Convert with built-in ops only (no Flex), so a plain mobile runtime runs it."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), [SIGNATURE])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if name == "litert-fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif name == "litert-dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    try:
+        content: bytes = converter.convert()
+    except Exception as error:  # the converter raises many kinds
+        raise ExportError(f"LiteRT conversion ({name}) failed: {error}") from error
+    return content
+
+
+def run_litert(path: Path, features: np.ndarray) -> np.ndarray:
+    """Run a .tflite file with the LiteRT interpreter, the whole batch at once."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=str(path))
+    except (ValueError, RuntimeError) as error:
+        raise ExportError(f"{path}: not a valid LiteRT model ({error})") from error
+    (source,), (result,) = interpreter.get_input_details(), interpreter.get_output_details()
+    interpreter.resize_tensor_input(source["index"], [len(features), len(_features())])
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(source["index"], np.asarray(features, dtype=np.float32))
+    interpreter.invoke()
+    return np.asarray(interpreter.get_tensor(result["index"]), dtype=np.float64).ravel()
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in _files(path))
+
+
+def _sha256(path: Path) -> str:
+    """Of a file, or of a folder's files (relative names and contents, sorted)."""
+    digest = hashlib.sha256()
+    for file in _files(path):
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def _files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]

@@ -1,0 +1,109 @@
+"""Export from a model trained under this env's backend (through a TensorFlow
+subprocess where that backend is not TensorFlow); every artifact is re-opened."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from fraudkeras.errors import ModelFileError, OutputError, ParameterError
+from fraudkeras.exporting import FORMATS, MAX_PR_AUC_CHANGE, export, run_litert
+from fraudkeras.model import predict
+from fraudkeras.schema import FEATURES
+from helpers import BACKEND, run_cli
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory: pytest.TempPathFactory):
+    run = tmp_path_factory.mktemp("export") / "run"
+    shutil.copytree(trained_run.run_dir, run)
+    return run, export(run)
+
+
+def test_manifest_describes_every_artifact(exported, trained_run) -> None:
+    run, manifest = exported
+    assert json.loads((run / "export" / "manifest.json").read_text()) == manifest
+    assert set(manifest["artifacts"]) == set(FORMATS)
+    assert manifest["features"] == list(FEATURES)
+    assert manifest["training_backend"] == BACKEND
+    assert manifest["thresholds"]["tuned"] == trained_run.metrics["tuned_threshold"]
+    assert manifest["class_weight"] == trained_run.metrics["class_weight"]
+    assert manifest["test_metrics"]["pr_auc"] == trained_run.metrics["test"]["pr_auc"]
+    for artifact in manifest["artifacts"].values():
+        path = run / "export" / artifact["file"]
+        if path.is_file():
+            assert artifact["size_bytes"] == path.stat().st_size
+            assert artifact["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    sizes = {name: a["size_bytes"] for name, a in manifest["artifacts"].items()}
+    assert sizes["litert-dynamic"] < sizes["litert-fp16"] < sizes["litert"]
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no scratch left
+
+
+def test_litert_files_agree_with_the_keras_model(exported, trained_run) -> None:
+    run, manifest = exported
+    test = trained_run.split.test
+    reference = predict(trained_run.model, test.x)
+    for name in ("litert", "litert-fp16", "litert-dynamic"):
+        path = run / "export" / FORMATS[name]
+        probabilities = run_litert(path, test.x)
+        assert probabilities.shape == reference.shape
+        if name == "litert":
+            assert np.max(np.abs(probabilities - reference)) <= 1e-5
+        change = average_precision_score(test.y, probabilities) - average_precision_score(
+            test.y, reference
+        )
+        assert abs(change) <= MAX_PR_AUC_CHANGE, name
+        assert manifest["artifacts"][name]["pr_auc_change"] == pytest.approx(change, abs=1e-9)
+        # one transaction at a time, as a phone would call it
+        single = run_litert(path, test.x[:1])
+        assert single[0] == pytest.approx(probabilities[0], abs=1e-6)
+
+
+def test_saved_model_serves_raw_transactions(exported, trained_run) -> None:
+    import tensorflow as tf
+
+    run, _ = exported
+    serve = tf.saved_model.load(str(run / "export" / "saved_model")).signatures["serve"]
+    (_, inputs) = serve.structured_input_signature
+    assert inputs["transactions"].shape.as_list() == [None, 30]
+    assert inputs["transactions"].dtype == tf.float32
+    x = trained_run.split.test.x
+    out = serve(transactions=tf.constant(x))["fraud_probability"].numpy()
+    assert out.shape == (len(x), 1)
+    assert np.max(np.abs(out.ravel() - predict(trained_run.model, x))) <= 1e-5
+
+
+def test_existing_export_needs_force(exported) -> None:
+    run, _ = exported
+    with pytest.raises(OutputError, match="export: exists already"):
+        export(run)
+
+
+def test_unknown_format_is_refused(exported) -> None:
+    run, _ = exported
+    with pytest.raises(ParameterError, match="unknown export format"):
+        export(run, ("litert", "coreml"), force=True)
+
+
+def test_truncated_model_exports_nothing(trained_run, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_dir, run)
+    data = (run / "model.keras").read_bytes()
+    (run / "model.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match=r"model\.keras: not a \.keras file"):
+        export(run)
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith((".", "export"))) == []
+
+
+def test_cli_missing_run_folder(tmp_path: Path) -> None:
+    done = run_cli("export", str(tmp_path / "nope"))
+    assert done.returncode == 5
+    assert done.stderr.strip().splitlines() == [
+        f"fraudkeras: error: {tmp_path / 'nope'}: no such run folder"
+    ]

@@ -1,0 +1,24 @@
+"""The public names: cheap to import, callable, and not shadowed by submodules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_import_does_not_load_keras() -> None:
+    code = "import sys, fraudkeras; print('keras' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_functions_stay_functions_after_their_modules_load() -> None:
+    import fraudkeras.comparison
+    import fraudkeras.evaluation
+    import fraudkeras.exporting
+    import fraudkeras.training
+
+    for name in ("train", "evaluate", "export", "compare", "load_transactions", "split"):
+        assert callable(getattr(fraudkeras, name)), name
+        assert getattr(fraudkeras, name).__name__ == name
+    assert all(hasattr(fraudkeras, name) for name in fraudkeras.__all__)
