@@ -23,6 +23,7 @@ from fraudkeras.backend import BACKENDS, DEFAULT_BACKEND, use_backend
 from fraudkeras.class_weights import DEFAULT_STRATEGY
 from fraudkeras.config import TrainConfig
 from fraudkeras.errors import FraudKerasError, ParameterError
+from fraudkeras.exporting import FORMATS
 from fraudkeras.splits import SPLIT_KINDS
 
 log = logging.getLogger("fraudkeras")
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir", type=Path)
     export.add_argument(
         "--formats",
-        default="saved_model,litert,litert-fp16,litert-dynamic",
+        default=",".join(FORMATS),
         help="comma-separated (default: %(default)s)",
     )
     export.add_argument("--force", action="store_true", help="replace an existing export/")
@@ -175,14 +176,18 @@ def _configure_logging() -> None:
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)  # "no TPU" notices
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated option as a tuple of names."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
 def _export(args: argparse.Namespace) -> int:
     rundir.check_run_dir(args.run_dir)
     if "keras" not in sys.modules:  # a fresh process: export right here, under TensorFlow
         use_backend("tensorflow")
     from fraudkeras.exporting import EXPORT_DIR, export
 
-    formats = tuple(name.strip() for name in args.formats.split(",") if name.strip())
-    manifest = export(args.run_dir, formats, force=args.force)
+    manifest = export(args.run_dir, _names(args.formats), force=args.force)
     print(f"exported to {args.run_dir / EXPORT_DIR} (verified on the test split)")
     for name, artifact in manifest["artifacts"].items():
         print(
@@ -196,7 +201,7 @@ def _export(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from fraudkeras.comparison import COMPARE_MD, compare
 
-    backends = tuple(name.strip() for name in args.backends.split(",") if name.strip())
+    backends = _names(args.backends)
     unknown = [name for name in backends if name not in BACKENDS]
     if unknown or not backends:
         raise ParameterError(f"--backends: unknown backend(s) {', '.join(unknown) or '(none)'}")

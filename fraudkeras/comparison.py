@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ import numpy as np
 
 from fraudkeras import rundir
 from fraudkeras.backend import BACKENDS, is_installed
-from fraudkeras.crossbackend import predict_under
+from fraudkeras.crossbackend import predict_under, python_under
 from fraudkeras.data import load_transactions
 from fraudkeras.errors import BackendError, FraudKerasError
 from fraudkeras.splits import split
@@ -93,9 +91,11 @@ def compare(
 
 
 def _train_under(backend: str, data: str, run: Path, train_args: tuple[str, ...]) -> dict[str, Any]:
-    command = [sys.executable, "-m", "fraudkeras", "train", "--backend", backend, "--data", data,
-               "--out", str(run), "--quiet", *train_args]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True)
+    """``fraudkeras train`` (the user's own command) under ``backend``, no time limit."""
+    done = python_under(
+        backend, "fraudkeras", "train", "--backend", backend, "--data", data,
+        "--out", run, "--quiet", *train_args, timeout=None,
+    )  # fmt: skip
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         reason = lines[-1].removeprefix("fraudkeras: error: ") if lines else "no output"

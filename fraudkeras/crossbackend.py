@@ -29,15 +29,22 @@ from fraudkeras.errors import BackendError
 _TIMEOUT_S = 900
 
 
+def python_under(
+    backend: str, module: str, *args: str | os.PathLike[str], timeout: float | None = _TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    """``python -m module args...`` in a fresh process with ``KERAS_BACKEND=backend``."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [sys.executable, "-m", module, *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+
+
 def run_under(backend: str, job: str, *args: str | os.PathLike[str]) -> None:
     """Run ``job`` under ``backend`` in a subprocess.
 
     A FraudKerasError in the job is raised again here with its own class and
     message; any other failure becomes a BackendError naming the job.
     """
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-m", "fraudkeras.crossbackend", job, *map(str, args)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=_TIMEOUT_S)
+    done = python_under(backend, "fraudkeras.crossbackend", job, *args)
     if done.returncode == 0:
         return
     lines = done.stderr.strip().splitlines()

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import average_precision_score
 
 from fraudkeras import rundir
 from fraudkeras.errors import BackendError, ExportError, ParameterError
+from fraudkeras.schema import FEATURES
 
 EXPORT_DIR, MANIFEST_FILE = "export", "manifest.json"
 #: format name -> file or folder written under RUN_DIR/export/
@@ -60,8 +63,7 @@ def export(
 
 
 def _export_here(folder: Path, formats: tuple[str, ...], force: bool) -> dict[str, Any]:
-    from sklearn.metrics import average_precision_score
-
+    # Imported here: these load Keras, which must already run under TensorFlow.
     from fraudkeras.data import load_transactions
     from fraudkeras.model import load_model, predict
     from fraudkeras.splits import split
@@ -87,16 +89,14 @@ def _export_here(folder: Path, formats: tuple[str, ...], force: bool) -> dict[st
             if name == "saved_model":
                 probabilities = run_saved_model(path, x)
             else:
-                path.write_bytes(convert_litert(saved_model, name, parts.train.x))
+                path.write_bytes(convert_litert(saved_model, name))
                 probabilities = run_litert(path, x)
             artifacts[name] = _check(name, path, probabilities, reference, y, reference_pr_auc)
         if "saved_model" not in formats:
-            import shutil
-
             shutil.rmtree(saved_model)
         manifest = {
-            "features": list(_features()),
-            "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(_features())]},
+            "features": list(FEATURES),
+            "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(FEATURES)]},
             "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, 1]},
             "thresholds": {"default": 0.5, "tuned": metrics["tuned_threshold"]},
             "class_weight": metrics["class_weight"],
@@ -110,19 +110,11 @@ def _export_here(folder: Path, formats: tuple[str, ...], force: bool) -> dict[st
     return manifest
 
 
-def _features() -> tuple[str, ...]:
-    from fraudkeras.schema import FEATURES
-
-    return FEATURES
-
-
 def _check(
     name: str, path: Path, probabilities: np.ndarray, reference: np.ndarray, labels: np.ndarray,
     reference_pr_auc: float,
 ) -> dict[str, Any]:  # fmt: skip
     """Compare an artifact's test-split output with the Keras model's; raise if it drifts."""
-    from sklearn.metrics import average_precision_score
-
     max_diff = float(np.max(np.abs(probabilities - reference)))
     pr_auc = float(average_precision_score(labels, probabilities))
     # Float artifacts are judged by |Δp| alone: PR-AUC can move by ~0.01 from 1e-7
@@ -155,7 +147,7 @@ def write_saved_model(model: Any, path: Path) -> None:
     archive.add_endpoint(
         name=SIGNATURE,
         fn=lambda transactions: {OUTPUT_NAME: model(transactions)},
-        input_signature=[tf.TensorSpec([None, len(_features())], tf.float32, name=INPUT_NAME)],
+        input_signature=[tf.TensorSpec([None, len(FEATURES)], tf.float32, name=INPUT_NAME)],
     )
     archive.write_out(str(path), verbose=False)
 
@@ -167,7 +159,7 @@ def run_saved_model(path: Path, features: np.ndarray) -> np.ndarray:
     return serve(**{INPUT_NAME: tf.constant(features, tf.float32)})[OUTPUT_NAME].numpy().ravel()
 
 
-def convert_litert(saved_model: Path, name: str, representative: np.ndarray) -> bytes:
+def convert_litert(saved_model: Path, name: str) -> bytes:
     """Convert with built-in ops only (no Flex), so a plain mobile runtime runs it."""
     import tensorflow as tf
 
@@ -194,7 +186,7 @@ def run_litert(path: Path, features: np.ndarray) -> np.ndarray:
     except (ValueError, RuntimeError) as error:
         raise ExportError(f"{path}: not a valid LiteRT model ({error})") from error
     (source,), (result,) = interpreter.get_input_details(), interpreter.get_output_details()
-    interpreter.resize_tensor_input(source["index"], [len(features), len(_features())])
+    interpreter.resize_tensor_input(source["index"], [len(features), len(FEATURES)])
     interpreter.allocate_tensors()
     interpreter.set_tensor(source["index"], np.asarray(features, dtype=np.float32))
     interpreter.invoke()
