@@ -29,11 +29,13 @@ from fraudkeras.schema import FEATURES, LABEL
 from fraudkeras.splits import Split, split
 
 if TYPE_CHECKING:
+    from fraudkeras.artifacts import open_artifact
     from fraudkeras.comparison import compare
     from fraudkeras.evaluation import evaluate
     from fraudkeras.exporting import export
     from fraudkeras.model import FraudMLP, load_model
-    from fraudkeras.training import TrainedRun, train
+    from fraudkeras.scoring import ScoreResult, score
+    from fraudkeras.training import TrainedRun, resume, train
 
 __version__ = "0.1.0"
 
@@ -41,10 +43,14 @@ _LAZY = {
     "FraudMLP": "fraudkeras.model",
     "load_model": "fraudkeras.model",
     "train": "fraudkeras.training",
+    "resume": "fraudkeras.training",
     "compare": "fraudkeras.comparison",
     "export": "fraudkeras.exporting",
     "TrainedRun": "fraudkeras.training",
     "evaluate": "fraudkeras.evaluation",
+    "open_artifact": "fraudkeras.artifacts",
+    "score": "fraudkeras.scoring",
+    "ScoreResult": "fraudkeras.scoring",
 }
 
 __all__ = [
@@ -59,6 +65,7 @@ __all__ = [
     "ModelFileError",
     "OutputError",
     "ParameterError",
+    "ScoreResult",
     "Split",
     "TrainConfig",
     "TrainedRun",
@@ -69,6 +76,9 @@ __all__ = [
     "export",
     "load_model",
     "load_transactions",
+    "open_artifact",
+    "resume",
+    "score",
     "split",
     "train",
     "use_backend",

@@ -8,22 +8,24 @@ Keras is imported only after ``--backend`` is applied. Every failure ends in one
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from fraudkeras import rundir
 from fraudkeras.backend import BACKENDS, DEFAULT_BACKEND, use_backend
 from fraudkeras.class_weights import DEFAULT_STRATEGY
 from fraudkeras.config import TrainConfig
-from fraudkeras.errors import FraudKerasError, ParameterError
+from fraudkeras.errors import FraudKerasError, ParameterError, first_line
 from fraudkeras.exporting import FORMATS
+from fraudkeras.schema import LABEL
 from fraudkeras.splits import SPLIT_KINDS
 
 log = logging.getLogger("fraudkeras")
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", parents=[common], help="train, evaluate and save a run")
-    train.add_argument("--backend", choices=BACKENDS, default=_default_backend())
+    train.add_argument("--backend", choices=BACKENDS, help="default: $KERAS_BACKEND, else jax")
     train.add_argument(
         "--data", default="auto", help="auto, sample, openml, or a .csv/.parquet path"
     )
@@ -71,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="run folder (default: runs/<time>-<backend>)")
     train.add_argument("--force", action="store_true", help="replace an existing run folder")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR",
+        help="finish an interrupted run from its last completed epoch (other options: as before)",
+    )  # fmt: skip
 
     evaluate = commands.add_parser(
         "evaluate", parents=[common], help="re-evaluate a run folder on its test split"
@@ -81,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
     export = commands.add_parser(
-        "export", parents=[common], help="export a run as SavedModel and LiteRT, verified"
+        "export", parents=[common], help="export a run as SavedModel, LiteRT and ONNX, verified"
     )
     export.add_argument("run_dir", type=Path)
     export.add_argument(
@@ -90,6 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated (default: %(default)s)",
     )
     export.add_argument("--force", action="store_true", help="replace an existing export/")
+
+    score = commands.add_parser(
+        "score", parents=[common], help="score a CSV/Parquet file with any saved or exported model"
+    )
+    score.add_argument(
+        "--model", type=Path, required=True,
+        help="a .keras, .tflite or .onnx file, or a SavedModel folder",
+    )  # fmt: skip
+    score.add_argument("--data", type=Path, required=True, help="a .csv or .parquet file")
+    score.add_argument("--out", type=Path, required=True, help="a .csv or .parquet file to write")
+    score.add_argument(
+        "--threshold", type=float, help="flag p >= T (default: the run's tuned threshold)"
+    )
+    score.add_argument("--backend", choices=BACKENDS, help="runs a .keras model (default: jax)")
+    score.add_argument("--force", action="store_true", help="replace an existing output file")
 
     compare = commands.add_parser(
         "compare", parents=[common], help="train under every backend and compare"
@@ -112,26 +133,59 @@ def _default_backend() -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
-    use_backend(args.backend)
-    from fraudkeras.evaluation import format_table
+    if args.resume is not None:
+        return _resume(args)
+    backend = use_backend(args.backend or _default_backend())
     from fraudkeras.training import train
 
-    out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.backend}"
-    run = train(
-        args.data,
-        out=out,
-        force=args.force,
-        verbose=0 if args.quiet else "auto",
-        split=args.split,
-        class_weight=args.class_weight,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        split_seed=args.split_seed,
-        patience=args.patience,
-        hidden_units=args.hidden_units,
-    )
+    out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{backend}"
+    with _resume_hint(out):
+        run = train(
+            args.data,
+            out=out,
+            force=args.force,
+            verbose=0 if args.quiet else "auto",
+            split=args.split,
+            class_weight=args.class_weight,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            seed=args.seed,
+            split_seed=args.split_seed,
+            patience=args.patience,
+            hidden_units=args.hidden_units,
+        )
+    return _report_run(run)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from fraudkeras import checkpoint
+
+    record, _ = checkpoint.load(checkpoint.checkpoint_dir(args.resume))
+    use_backend(args.backend or record["backend"])
+    from fraudkeras.training import resume
+
+    with _resume_hint(args.resume):
+        run = resume(args.resume, verbose=0 if args.quiet else "auto")
+    return _report_run(run)
+
+
+@contextlib.contextmanager
+def _resume_hint(out: Path) -> Iterator[None]:
+    """On Ctrl-C, say how to continue when a checkpoint exists."""
+    from fraudkeras.checkpoint import checkpoint_dir
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        if checkpoint_dir(out).is_dir():
+            log.info("interrupted: continue with  fraudkeras train --resume %s", out)
+        raise
+
+
+def _report_run(run: Any) -> int:
+    from fraudkeras.evaluation import format_table
+
     metrics = run.metrics
     print(
         f"backend {metrics['backend']} | data {run.data['origin']} | split {metrics['split']} | "
@@ -198,6 +252,31 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    if args.model.suffix.lower() == ".keras":  # the only kind that needs Keras
+        use_backend(args.backend or _default_backend())
+    from fraudkeras.scoring import score
+
+    result = score(args.model, args.data, args.out, threshold=args.threshold, force=args.force)
+    print(
+        f"scored {result.rows:,d} rows: {result.flagged:,d} flagged at threshold "
+        f"{result.threshold:.4f} ({result.threshold_source}) -> {result.out}"
+    )
+    metrics = result.metrics
+    if metrics is not None:
+        aucs = (
+            f"PR-AUC {metrics['pr_auc']:.4f} | ROC-AUC {metrics['roc_auc']:.4f}"
+            if metrics["pr_auc"] is not None
+            else "PR-AUC and ROC-AUC undefined (one class only)"
+        )
+        print(
+            f"labels found ({LABEL}, not used for scoring): {metrics['frauds']:,d} frauds | "
+            f"{aucs} | precision {metrics['precision']:.4f} | recall {metrics['recall']:.4f} "
+            f"| F1 {metrics['f1']:.4f}"
+        )
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     from fraudkeras.comparison import COMPARE_MD, compare
 
@@ -223,7 +302,13 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"train": _train, "evaluate": _evaluate, "export": _export, "compare": _compare}
+_COMMANDS = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "export": _export,
+    "score": _score,
+    "compare": _compare,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -244,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # the last line of defence: one line, not a traceback wall
         if debug:
             traceback.print_exc()
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = first_line(error)
         print(
             f"fraudkeras: internal error: {type(error).__name__}: {reason} "
             "(rerun with --debug for the traceback)",

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fraudkeras.errors import DataError
+from fraudkeras.errors import DataError, first_line
 from fraudkeras.schema import FEATURES, LABEL, validate_frame
 
 log = logging.getLogger("fraudkeras")
@@ -147,7 +147,7 @@ def _download_openml(target: Path) -> None:
     except Exception as error:  # network, HTTP and parse errors all mean "not available"
         raise DataError(f"could not download OpenML data id {OPENML_DATA_ID}: {error}") from error
     frame = openml_bunch_to_frame(bunch.data, bunch.target, list(bunch.feature_names))
-    write_parquet_atomic(frame, target)
+    write_table_atomic(frame, target)
 
 
 def openml_bunch_to_frame(data: Any, target: Any, feature_names: list[str]) -> pl.DataFrame:
@@ -162,13 +162,17 @@ def openml_bunch_to_frame(data: Any, target: Any, feature_names: list[str]) -> p
     return validate_frame(frame, source=f"OpenML data id {OPENML_DATA_ID}")
 
 
-def write_parquet_atomic(frame: pl.DataFrame, target: Path) -> None:
-    """Write ``frame`` next to ``target`` and rename, so a crash never leaves half a file."""
+def write_table_atomic(frame: pl.DataFrame, target: Path) -> None:
+    """Write ``frame`` (CSV or Parquet, by suffix) next to ``target`` and rename,
+    so a crash never leaves half a file."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        frame.write_parquet(scratch, compression="zstd")
+        if target.suffix.lower() == ".csv":
+            frame.write_csv(scratch)
+        else:
+            frame.write_parquet(scratch, compression="zstd")
         os.replace(scratch, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -187,6 +191,39 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 
 def read_table(path: Path) -> pl.DataFrame:
     """Read a CSV or Parquet file with polars, turning every failure into a DataError."""
+    suffix = _check_table_path(path)
+    with _read_errors(path, suffix):
+        if suffix == ".csv":
+            return pl.read_csv(path, infer_schema_length=None)
+        return pl.read_parquet(path)
+
+
+def iter_batches(path: Path, rows: int) -> Iterator[tuple[int, pl.DataFrame]]:
+    """Stream a CSV or Parquet file as ``(first_row, validated batch)`` pairs.
+
+    Memory stays bounded by ``rows`` whatever the file's size. Each batch passes
+    the schema check (the label is optional), with its row range in any error.
+    """
+    suffix = _check_table_path(path)
+    with _read_errors(path, suffix):
+        scan = (
+            pl.scan_csv(path, infer_schema_length=10_000)
+            if suffix == ".csv"
+            else pl.scan_parquet(path)
+        )
+        start = 0
+        for batch in scan.collect_batches(chunk_size=rows):
+            if batch.height == 0:
+                continue
+            source = f"{path} (rows {start + 1}-{start + batch.height})"
+            yield start, validate_frame(batch, source=source, require_label=False)
+            start += batch.height
+    if start == 0:
+        raise DataError(f"{path}: no rows (header only or empty table)")
+
+
+def _check_table_path(path: Path) -> str:
+    """The file's suffix, once it is known to be a non-empty CSV or Parquet file."""
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if path.is_dir():
@@ -198,13 +235,19 @@ def read_table(path: Path) -> pl.DataFrame:
         )
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
+    return suffix
+
+
+@contextlib.contextmanager
+def _read_errors(path: Path, suffix: str) -> Iterator[None]:
+    """Turn polars' and the OS's reading errors into one DataError line."""
     try:
-        if suffix == ".csv":
-            return pl.read_csv(path, infer_schema_length=None)
-        return pl.read_parquet(path)
+        yield
     except (pl.exceptions.PolarsError, OSError, ValueError) as error:
+        if isinstance(error, DataError):
+            raise
         kind = "CSV" if suffix == ".csv" else "Parquet"
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise DataError(f"{path}: not a readable {kind} file ({reason})") from error
 
 

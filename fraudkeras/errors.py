@@ -50,3 +50,10 @@ class ExportError(FraudKerasError):
     """An exported artifact could not be built or disagrees with the Keras model."""
 
     exit_code = 8
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (or its type's name): third-party
+    errors often carry pages of detail, and our messages are one line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

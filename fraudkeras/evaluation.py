@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 from sklearn.metrics import (
     average_precision_score,
@@ -22,7 +21,6 @@ from sklearn.metrics import (
 
 from fraudkeras import rundir
 from fraudkeras.data import load_transactions
-from fraudkeras.model import load_model, predict
 from fraudkeras.splits import split
 
 log = logging.getLogger("fraudkeras")
@@ -39,6 +37,10 @@ def evaluate(
     ``data_matches``: False (and a logged warning) when the data's fingerprint
     differs from the one recorded at training time.
     """
+    import keras  # here, not at the top: scoring uses this module without Keras
+
+    from fraudkeras.model import load_model, predict
+
     folder = rundir.check_run_dir(Path(run_dir))
     config = rundir.read_json(folder / rundir.CONFIG_FILE)
     recorded = rundir.read_json(folder / rundir.DATA_FILE)
@@ -91,12 +93,21 @@ def at_threshold(labels: np.ndarray, probabilities: np.ndarray, threshold: float
     }
 
 
-def split_metrics(labels: np.ndarray, probabilities: np.ndarray, tuned: float) -> dict[str, Any]:
+def ranking_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+    """Row and fraud counts, PR-AUC (average precision) and ROC-AUC; the AUCs are
+    None when only one class is present, where they are undefined."""
+    both = 0 < int(labels.sum()) < len(labels)
     return {
         "rows": len(labels),
         "frauds": int(labels.sum()),
-        "pr_auc": float(average_precision_score(labels, probabilities)),
-        "roc_auc": float(roc_auc_score(labels, probabilities)),
+        "pr_auc": float(average_precision_score(labels, probabilities)) if both else None,
+        "roc_auc": float(roc_auc_score(labels, probabilities)) if both else None,
+    }
+
+
+def split_metrics(labels: np.ndarray, probabilities: np.ndarray, tuned: float) -> dict[str, Any]:
+    return {
+        **ranking_metrics(labels, probabilities),
         "at_0.5": at_threshold(labels, probabilities, DEFAULT_THRESHOLD),
         "at_tuned": at_threshold(labels, probabilities, tuned),
     }

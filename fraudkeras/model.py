@@ -13,7 +13,7 @@ from keras import ops
 from scipy.special import expit
 
 from fraudkeras.config import DEFAULT_HIDDEN_UNITS
-from fraudkeras.errors import ModelFileError
+from fraudkeras.errors import ModelFileError, first_line
 from fraudkeras.loss import weighted_binary_crossentropy
 from fraudkeras.schema import N_FEATURES
 from fraudkeras.train_steps import steps_for_backend
@@ -86,9 +86,13 @@ class FraudMLP(keras.Model):
         layer's ``(x - mean) / std``). Exported graphs then hold ``scale`` and
         ``offset`` rather than the mean, and ``Time``'s mean (~94,800) would not fit
         a float16 LiteRT file (largest float16: 65,504)."""
-        std = ops.maximum(ops.sqrt(self.scaler.variance), keras.config.epsilon())
+        # The adapted variables, not the layer's cached ``mean``/``variance`` tensors:
+        # traced exports (ONNX) capture variables as weights but cached tensors as
+        # extra graph inputs.
+        mean, variance = self.scaler.adapt_mean, self.scaler.adapt_variance
+        std = ops.maximum(ops.sqrt(variance), keras.config.epsilon())
         scale = 1.0 / std
-        return ops.cast(inputs, scale.dtype) * scale - self.scaler.mean * scale
+        return ops.cast(inputs, scale.dtype) * scale - mean * scale
 
     # -- training: the steps live in fraudkeras.train_steps, one module per backend --
 
@@ -144,7 +148,7 @@ def load_model(path: str | Path) -> FraudMLP:
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # keras raises many kinds for a damaged archive
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise ModelFileError(f"{path}: cannot load model ({reason})") from error
     if not isinstance(model, FraudMLP):
         raise ModelFileError(f"{path}: holds a {type(model).__name__}, not a FraudMLP")

@@ -3,27 +3,33 @@ and (optionally) a run folder that records everything needed to reproduce it."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
-from fraudkeras import rundir
+from fraudkeras import checkpoint, rundir
 from fraudkeras.class_weights import ClassWeights, class_weights
 from fraudkeras.config import TrainConfig
 from fraudkeras.data import Transactions, load_transactions
-from fraudkeras.errors import ParameterError, TrainingError
+from fraudkeras.errors import BackendError, DataError, OutputError, ParameterError, TrainingError
 from fraudkeras.evaluation import evaluate_predictions
 from fraudkeras.model import FraudMLP, predict
 from fraudkeras.splits import Split, split
+
+log = logging.getLogger("fraudkeras")
 
 #: metrics.json fields that are measurements of this machine, not results: every
 #: other number is identical when a run is repeated with the same seed and backend.
@@ -52,6 +58,7 @@ def train(
     out: str | os.PathLike[str] | None = None,
     force: bool = False,
     verbose: int | str = 0,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     **options: Any,
 ) -> TrainedRun:
     """Train, evaluate and (with ``out``) save a run folder.
@@ -61,7 +68,10 @@ def train(
     (initial weights and shuffling), ``split_seed``, ``patience``,
     ``hidden_units``). The model trains under the active Keras
     backend, stops early on validation PR-AUC (best weights restored) or on a
-    NaN loss, and is evaluated on the test split with scikit-learn.
+    NaN loss, and is evaluated on the test split with scikit-learn. With
+    ``out``, every epoch is checkpointed to ``OUT.partial/`` so that an
+    interrupted run can be finished with :func:`resume`. ``callbacks`` are
+    extra Keras callbacks, passed to every epoch's ``fit``.
     """
     try:
         config = TrainConfig(**options)
@@ -70,6 +80,48 @@ def train(
     if out is not None:
         rundir.check_output_dir(Path(out), force=force)
     transactions = data if isinstance(data, Transactions) else load_transactions(data)
+    return _train(transactions, config, out, force, verbose, callbacks)
+
+
+def resume(
+    run_dir: str | os.PathLike[str],
+    *,
+    verbose: int | str = 0,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainedRun:
+    """Finish a run that was interrupted, from its last completed epoch.
+
+    Needs the same backend and the same data as the interrupted run; ends with
+    the metrics an uninterrupted run with the same seed would have.
+    """
+    target = Path(run_dir)
+    partial = checkpoint.checkpoint_dir(target)
+    record, state = checkpoint.load(partial)
+    if target.exists():
+        raise OutputError(f"{target}: exists already; there is nothing to resume")
+    if record["backend"] != keras.backend.backend():
+        raise BackendError(
+            f"{partial}: was trained under {record['backend']!r}; resume it with "
+            f"--backend {record['backend']} (now {keras.backend.backend()!r})"
+        )
+    config = TrainConfig(
+        **{**record["config"], "hidden_units": tuple(record["config"]["hidden_units"])}
+    )
+    transactions = load_transactions(record["data"])
+    if transactions.fingerprint() != record["fingerprint"]:
+        raise DataError(f"{record['data']}: differs from the data {target} was training on")
+    return _train(transactions, config, target, False, verbose, callbacks, resume_from=state)
+
+
+def _train(
+    transactions: Transactions,
+    config: TrainConfig,
+    out: str | os.PathLike[str] | None,
+    force: bool,
+    verbose: int | str,
+    callbacks: Sequence[keras.callbacks.Callback],
+    resume_from: checkpoint.TrainingState | None = None,
+) -> TrainedRun:
     parts = split(transactions, config.split, config.split_seed)
     weights = class_weights(parts.train.y, config.class_weight)
     if config.batch_size > len(parts.train.y):
@@ -81,30 +133,57 @@ def train(
     model = FraudMLP(config.hidden_units, class_weight=(weights.normal, weights.fraud))
     model.adapt(parts.train.x)
     compile_model(model, config.learning_rate, math.ceil(len(parts.train.y) / config.batch_size))
-    stopper = keras.callbacks.EarlyStopping(
-        monitor="val_pr_auc", mode="max", patience=config.patience, restore_best_weights=True
-    )
+    partial = checkpoint.checkpoint_dir(Path(out)) if out is not None else None
+    state = resume_from or checkpoint.TrainingState()
+    best_weights = model.get_weights()
+    if resume_from is not None and partial is not None:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(partial / checkpoint.BEST_WEIGHTS)
+        best_weights = model.get_weights()
+        model.load_weights(partial / checkpoint.LATEST_WEIGHTS)
+        log.info("resuming %s after epoch %d of %d", out, state.epochs_done, config.epochs)
+    run_record = {
+        "backend": keras.backend.backend(),
+        "data": transactions.source,
+        "fingerprint": transactions.fingerprint(),
+        "config": asdict(config),
+    }
+
     timer = EpochTimer()
     started = time.perf_counter()
-    fitted = model.fit(
-        parts.train.x,
-        parts.train.y,
-        validation_data=(parts.validation.x, parts.validation.y),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
-        callbacks=[stopper, keras.callbacks.TerminateOnNaN(), timer],
-        verbose=verbose,
-    )
-    train_seconds = time.perf_counter() - started
-    history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
-    history["epoch_seconds"] = timer.seconds
-    losses = history.get("loss", [])
-    if not losses or not all(math.isfinite(v) for v in losses):
-        raise TrainingError(
-            f"training diverged: loss became NaN/inf in epoch {len(losses)} "
-            f"(try a lower learning rate than {config.learning_rate:g})"
+    while state.epochs_done < config.epochs and not state.stopped:
+        epoch = state.epochs_done
+        # Our own shuffle, a pure function of (seed, epoch): Keras shuffles with
+        # each backend's global RNG, which a resumed process could not replay.
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(parts.train.y))
+        fitted = model.fit(
+            parts.train.x[order],
+            parts.train.y[order],
+            validation_data=(parts.validation.x, parts.validation.y),
+            initial_epoch=epoch,
+            epochs=epoch + 1,
+            batch_size=config.batch_size,
+            shuffle=False,
+            callbacks=[keras.callbacks.TerminateOnNaN(), timer, *callbacks],
+            verbose=verbose,
         )
+        logs = {name: values[-1] for name, values in fitted.history.items() if values}
+        if not math.isfinite(logs.get("loss", math.nan)) or "val_pr_auc" not in logs:
+            if partial is not None:
+                shutil.rmtree(partial, ignore_errors=True)
+            raise TrainingError(
+                f"training diverged: loss became NaN/inf in epoch {epoch + 1} "
+                f"(try a lower learning rate than {config.learning_rate:g})"
+            )
+        logs["epoch_seconds"] = timer.seconds[-1]
+        improved = state.record(logs, monitor="val_pr_auc", patience=config.patience)
+        if improved:
+            best_weights = model.get_weights()
+        if partial is not None:
+            checkpoint.save(partial, model, state, run_record, improved)
+    train_seconds = time.perf_counter() - started
+    model.set_weights(best_weights)
+    history = state.history
 
     evaluation = evaluate_predictions(
         (parts.validation.y, predict(model, parts.validation.x)),
@@ -115,10 +194,10 @@ def train(
         "split": config.split,
         "class_weight": weights.as_dict(),
         "train_seconds": round(train_seconds, 3),
-        "median_epoch_seconds": round(statistics.median(timer.seconds), 4),
+        "median_epoch_seconds": round(statistics.median(history["epoch_seconds"]), 4),
         "peak_rss_mb": peak_rss_mb(),
-        "epochs_run": len(losses),
-        "best_epoch": int(stopper.best_epoch) + 1,
+        "epochs_run": state.epochs_done,
+        "best_epoch": state.best_epoch + 1,
         **evaluation,
     }
     data_record = {
@@ -130,6 +209,8 @@ def train(
     result = TrainedRun(model, config, parts, weights, metrics, history, data_record)
     if out is not None:
         result.run_dir = save_run(result, Path(out), force=force)
+        if partial is not None:
+            shutil.rmtree(partial, ignore_errors=True)
     return result
 
 

@@ -4,6 +4,7 @@ tests that concern one backend only are skipped under the others."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -60,3 +61,13 @@ def trained_run(small: Transactions, tmp_path_factory: pytest.TempPathFactory):
 
     out = tmp_path_factory.mktemp("runs") / "run"
     return train(small, out=out, epochs=2, batch_size=128, seed=7)
+
+
+@pytest.fixture(scope="session")
+def exported(trained_run, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of ``trained_run`` with every export format, and its manifest."""
+    from fraudkeras.exporting import export
+
+    run = tmp_path_factory.mktemp("export") / "run"
+    shutil.copytree(trained_run.run_dir, run)
+    return run, export(run)

@@ -12,18 +12,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
+from fraudkeras.artifacts import open_artifact
 from fraudkeras.errors import ModelFileError, OutputError, ParameterError
-from fraudkeras.exporting import FORMATS, MAX_PR_AUC_CHANGE, export, run_litert
+from fraudkeras.exporting import FORMATS, MAX_PR_AUC_CHANGE, PRECISION, export
 from fraudkeras.model import predict
 from fraudkeras.schema import FEATURES
 from helpers import BACKEND, run_cli
-
-
-@pytest.fixture(scope="module")
-def exported(trained_run, tmp_path_factory: pytest.TempPathFactory):
-    run = tmp_path_factory.mktemp("export") / "run"
-    shutil.copytree(trained_run.run_dir, run)
-    return run, export(run)
 
 
 def test_manifest_describes_every_artifact(exported, trained_run) -> None:
@@ -35,35 +29,58 @@ def test_manifest_describes_every_artifact(exported, trained_run) -> None:
     assert manifest["thresholds"]["tuned"] == trained_run.metrics["tuned_threshold"]
     assert manifest["class_weight"] == trained_run.metrics["class_weight"]
     assert manifest["test_metrics"]["pr_auc"] == trained_run.metrics["test"]["pr_auc"]
-    for artifact in manifest["artifacts"].values():
+    for name, artifact in manifest["artifacts"].items():
         path = run / "export" / artifact["file"]
         if path.is_file():
             assert artifact["size_bytes"] == path.stat().st_size
             assert artifact["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert artifact["precision"] == PRECISION[name]
     sizes = {name: a["size_bytes"] for name, a in manifest["artifacts"].items()}
     assert sizes["litert-dynamic"] < sizes["litert-fp16"] < sizes["litert"]
+    assert sizes["litert-int8"] <= 12 * 1024  # the deployment target for the int8 file
     assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no scratch left
 
 
-def test_litert_files_agree_with_the_keras_model(exported, trained_run) -> None:
+@pytest.mark.parametrize("name", [n for n in FORMATS if n != "saved_model"])
+def test_file_artifacts_agree_with_the_keras_model(exported, trained_run, name: str) -> None:
     run, manifest = exported
     test = trained_run.split.test
     reference = predict(trained_run.model, test.x)
-    for name in ("litert", "litert-fp16", "litert-dynamic"):
-        path = run / "export" / FORMATS[name]
-        probabilities = run_litert(path, test.x)
-        assert probabilities.shape == reference.shape
-        if name == "litert":
-            assert np.max(np.abs(probabilities - reference)) <= 1e-5
+    path = run / "export" / FORMATS[name]
+    artifact = open_artifact(path)
+    probabilities = artifact.predict(test.x)
+    assert probabilities.shape == reference.shape
+    if name in ("litert", "onnx"):
+        assert np.max(np.abs(probabilities - reference)) <= 1e-5
+    else:
         as_float32 = reference.astype(np.float32)  # the precision every artifact outputs
         change = average_precision_score(test.y, probabilities) - average_precision_score(
             test.y, as_float32
         )
-        assert abs(change) <= MAX_PR_AUC_CHANGE, name
+        assert abs(change) <= MAX_PR_AUC_CHANGE
         assert manifest["artifacts"][name]["pr_auc_change"] == pytest.approx(change, abs=1e-9)
-        # one transaction at a time, as a phone would call it
-        single = run_litert(path, test.x[:1])
-        assert single[0] == pytest.approx(probabilities[0], abs=1e-6)
+    # one transaction at a time, as a phone would call it, then a batch again
+    assert artifact.predict(test.x[:1])[0] == pytest.approx(probabilities[0], abs=1e-6)
+    assert np.array_equal(artifact.predict(test.x[:5]), probabilities[:5])
+
+
+def test_int8_file_computes_its_layers_in_int8(exported) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    run, _ = exported
+    interpreter = Interpreter(model_path=str(run / "export" / FORMATS["litert-int8"]))
+    ops = interpreter._get_ops_details()
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    layers = [op for op in ops if op["op_name"] == "FULLY_CONNECTED"]
+    assert len(layers) == 4
+    for op in layers:  # input activations and weights of every dense layer are int8
+        assert tensors[op["inputs"][0]]["dtype"] == np.int8
+        assert tensors[op["inputs"][1]]["dtype"] == np.int8
+    # only the raw-input scaling stays float, before the one QUANTIZE
+    names = [op["op_name"] for op in ops]
+    assert names.index("QUANTIZE") < names.index("FULLY_CONNECTED")
+    assert set(names[: names.index("QUANTIZE")]) <= {"MUL", "SUB"}
+    assert "FlexDelegate" not in str(ops)
 
 
 def test_saved_model_serves_raw_transactions(exported, trained_run) -> None:

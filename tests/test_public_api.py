@@ -16,9 +16,11 @@ def test_functions_stay_functions_after_their_modules_load() -> None:
     import fraudkeras.comparison
     import fraudkeras.evaluation
     import fraudkeras.exporting
+    import fraudkeras.scoring
     import fraudkeras.training
 
-    for name in ("train", "evaluate", "export", "compare", "load_transactions", "split"):
+    names = ("train", "evaluate", "export", "compare", "score", "load_transactions", "split")
+    for name in names:
         assert callable(getattr(fraudkeras, name)), name
         assert getattr(fraudkeras, name).__name__ == name
     assert all(hasattr(fraudkeras, name) for name in fraudkeras.__all__)

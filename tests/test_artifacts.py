@@ -1,0 +1,84 @@
+"""Opening artifacts: each kind by its path, and every damaged or unknown file
+refused with a ModelFileError naming it (agreement with Keras: test_exporting)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fraudkeras.artifacts import kind_of, open_artifact
+from fraudkeras.errors import ModelFileError
+from fraudkeras.exporting import FORMATS
+from fraudkeras.model import predict
+
+
+def test_kind_follows_the_path(exported) -> None:
+    run, _ = exported
+    assert kind_of(run / "model.keras") == "keras"
+    assert kind_of(run / "export" / "saved_model") == "saved_model"
+    assert kind_of(run / "export" / FORMATS["litert-int8"]) == "litert"
+    assert kind_of(run / "export" / FORMATS["onnx"]) == "onnx"
+
+
+def test_keras_file_runs_under_the_active_backend(exported, trained_run) -> None:
+    run, _ = exported
+    x = trained_run.split.test.x
+    got = open_artifact(run / "model.keras").predict(x)
+    assert np.array_equal(got, predict(trained_run.model, x))
+
+
+def test_features_of_the_wrong_width_are_refused(exported) -> None:
+    run, _ = exported
+    artifact = open_artifact(run / "export" / FORMATS["litert"])
+    with pytest.raises(ValueError, match=r"expected features of shape \(n, 30\), got \(4, 29\)"):
+        artifact.predict(np.zeros((4, 29), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("model.tflite", "not a valid LiteRT model"),
+        ("model.onnx", "not a valid ONNX model"),
+        ("model.keras", "not a .keras file"),
+    ],
+)
+def test_random_bytes_are_refused(tmp_path: Path, name: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ModelFileError, match=rf"^{path}: {message}"):
+        open_artifact(path)
+
+
+@pytest.mark.parametrize("name", ["litert", "onnx"])
+def test_truncated_files_are_refused(exported, tmp_path: Path, name: str) -> None:
+    run, _ = exported
+    source = run / "export" / FORMATS[name]
+    path = tmp_path / source.name
+    path.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match=f"^{path}: not a valid"):
+        open_artifact(path)
+
+
+def test_saved_model_without_variables_is_refused(exported, tmp_path: Path) -> None:
+    run, _ = exported
+    broken = tmp_path / "saved_model"
+    shutil.copytree(run / "export" / "saved_model", broken)
+    shutil.rmtree(broken / "variables")
+    with pytest.raises(ModelFileError, match=f"^{broken}: cannot load SavedModel"):
+        open_artifact(broken)
+
+
+def test_folder_that_is_not_a_saved_model_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="not a SavedModel folder"):
+        open_artifact(tmp_path)
+
+
+def test_missing_and_unknown_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="no such model file or folder"):
+        open_artifact(tmp_path / "nope.tflite")
+    (tmp_path / "model.pkl").write_bytes(b"x")
+    with pytest.raises(ModelFileError, match=r"unknown model type '\.pkl'"):
+        open_artifact(tmp_path / "model.pkl")
