@@ -30,6 +30,7 @@ OPENML_DATA_ID = 1597
 SOURCES = ("auto", "openml", "sample")
 _CACHE_FILE = f"openml-{OPENML_DATA_ID}-creditcard.parquet"
 _DOWNLOAD_TIMEOUT_S = 60
+MEMORY_FACTOR = 6  # copies of the table that training holds (see check_fits_in_memory)
 
 
 @dataclass(frozen=True)
@@ -251,7 +252,46 @@ def _read_errors(path: Path, suffix: str) -> Iterator[None]:
         raise DataError(f"{path}: not a readable {kind} file ({reason})") from error
 
 
+def available_memory_bytes() -> int | None:
+    """Memory the OS can give this process now (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_fits_in_memory(path: Path) -> None:
+    """Refuse, before reading, a table that training could not hold in memory.
+
+    Training keeps about ``MEMORY_FACTOR`` copies of the table (the frame,
+    float64 features, float32 split arrays, each epoch's shuffled copy, the
+    backend's own), so a process would be killed mid-way rather than fail
+    cleanly. Scoring streams and has no such limit.
+    """
+    available = available_memory_bytes()
+    suffix = _check_table_path(path)
+    if available is None:
+        return
+    if suffix == ".csv":
+        table_bytes = path.stat().st_size  # text: roughly the size of its float64 values
+    else:
+        with _read_errors(path, suffix):
+            rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+        table_bytes = rows * (len(FEATURES) + 1) * 8
+    needed = table_bytes * MEMORY_FACTOR
+    if needed > available:
+        raise DataError(
+            f"{path}: too large to train on here: needs about {needed / 2**20:,.0f} MB, "
+            f"{available / 2**20:,.0f} MB of memory available (score streams any size)"
+        )
+
+
 def _read_file(path: Path, *, source: str, origin: str) -> Transactions:
+    check_fits_in_memory(path)
     frame = validate_frame(read_table(path), source=str(path))
     log.info("data: %s, %d rows, %d frauds", origin, frame.height, int(frame[LABEL].sum()))
     return Transactions(frame=frame, source=source, origin=origin)

@@ -164,3 +164,16 @@ def test_auto_prefers_fraudkeras_data(small_parquet: Path, monkeypatch: pytest.M
 def test_cache_dir_follows_fraudkeras_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRAUDKERAS_HOME", str(tmp_path))
     assert data_module.cache_dir() == tmp_path
+
+
+def test_table_too_large_for_memory_is_refused_before_reading(
+    small_parquet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    needed = 3000 * 31 * 8 * data_module.MEMORY_FACTOR  # rows x columns x float64
+    monkeypatch.setattr(data_module, "available_memory_bytes", lambda: needed - 1)
+    with pytest.raises(DataError, match=rf"^{small_parquet}: too large to train on here"):
+        load_transactions(small_parquet)
+    monkeypatch.setattr(data_module, "available_memory_bytes", lambda: needed)
+    assert load_transactions(small_parquet).n_rows == 3000
+    monkeypatch.setattr(data_module, "available_memory_bytes", lambda: None)  # not Linux
+    assert load_transactions(small_parquet).n_rows == 3000
