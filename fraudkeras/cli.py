@@ -109,7 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--threshold", type=float, help="flag p >= T (default: the run's tuned threshold)"
     )
-    score.add_argument("--backend", choices=BACKENDS, help="runs a .keras model (default: jax)")
+    score.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="runs a .keras model (default: $KERAS_BACKEND, else jax)",
+    )
     score.add_argument("--force", action="store_true", help="replace an existing output file")
 
     compare = commands.add_parser(

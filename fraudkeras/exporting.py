@@ -23,7 +23,7 @@ from sklearn.metrics import average_precision_score
 
 from fraudkeras import rundir
 from fraudkeras.artifacts import INPUT_NAME, OUTPUT_NAME, SIGNATURE, open_artifact
-from fraudkeras.backend import is_installed
+from fraudkeras.backend import active_backend, is_installed
 from fraudkeras.errors import BackendError, ExportError, ParameterError, first_line
 from fraudkeras.schema import FEATURES
 
@@ -66,8 +66,6 @@ def export(
         named = ", ".join(unknown) or "(none)"
         raise ParameterError(f"unknown export format(s) {named}: choose from {', '.join(FORMATS)}")
     rundir.check_output_dir(folder / EXPORT_DIR, force=force)
-    from fraudkeras.backend import active_backend
-
     if not is_installed("tensorflow"):
         raise BackendError("exporting needs TensorFlow: pip install 'fraudkeras[export]'")
     if "onnx" in formats and not (is_installed("tf2onnx") and is_installed("onnxruntime")):

@@ -22,6 +22,7 @@ from fraudkeras.artifacts import open_artifact
 from fraudkeras.data import iter_batches, write_table_atomic
 from fraudkeras.errors import OutputError
 from fraudkeras.evaluation import DEFAULT_THRESHOLD, at_threshold, ranking_metrics
+from fraudkeras.exporting import MANIFEST_FILE
 from fraudkeras.schema import FEATURES, LABEL
 from fraudkeras.validation import check_float, check_int
 
@@ -98,7 +99,7 @@ def find_threshold(model: Path) -> tuple[float, str]:
     """The tuned threshold recorded beside ``model``, and where it came from."""
     folder = model.parent
     candidates = [
-        (folder / "manifest.json", lambda m: m["thresholds"]["tuned"]),
+        (folder / MANIFEST_FILE, lambda m: m["thresholds"]["tuned"]),
         (folder / rundir.METRICS_FILE, lambda m: m["tuned_threshold"]),
     ]
     for path, pick in candidates:

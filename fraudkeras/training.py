@@ -142,10 +142,11 @@ def _train(
         best_weights = model.get_weights()
         model.load_weights(partial / checkpoint.LATEST_WEIGHTS)
         log.info("resuming %s after epoch %d of %d", out, state.epochs_done, config.epochs)
+    fingerprint = transactions.fingerprint()  # hashes the whole table: once
     run_record = {
         "backend": keras.backend.backend(),
         "data": transactions.source,
-        "fingerprint": transactions.fingerprint(),
+        "fingerprint": fingerprint,
         "config": asdict(config),
     }
 
@@ -203,7 +204,7 @@ def _train(
     data_record = {
         "source": transactions.source,
         "origin": transactions.origin,
-        "fingerprint": transactions.fingerprint(),
+        "fingerprint": fingerprint,
         "split": parts.summary(),
     }
     result = TrainedRun(model, config, parts, weights, metrics, history, data_record)

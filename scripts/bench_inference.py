@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "creditcard.parquet"
@@ -202,14 +203,13 @@ def main() -> None:
         for backend in BACKENDS:
             results |= in_subprocess(backend, "backend", run, args.data, args.repeats)
         results |= in_subprocess("tensorflow", "artifacts", run, args.data, args.repeats)
-        n_rows = len(__import__("polars").read_parquet(args.data))
+        table = pl.read_parquet(args.data)
+        n_rows = table.height
 
         print(f"one transaction ({args.repeats} calls) and the whole table ({n_rows:,d} rows)")
         print(f"{'case':32s} {'p50 µs':>9s} {'p99 µs':>9s} {'rows/s':>12s}")
         for name, r in results.items():
             print(f"{name:32s} {r['p50_us']:9.1f} {r['p99_us']:9.1f} {r['rows_per_s']:12,.0f}")
-
-        import polars as pl
 
         litert = results["LiteRT float32"]
         keras_jax = results["Keras predict (jax)"]
@@ -226,7 +226,6 @@ def main() -> None:
             f"(target ≤ {TARGET_SCORE_S:g}), {wall:.2f} s for the whole command"
         )
         big = workdir / "big.parquet"
-        table = pl.read_parquet(args.data)
         pl.concat([table] * 10).write_parquet(big)
         in_memory_mb = 10 * table.estimated_size() / 2**20
         del table
