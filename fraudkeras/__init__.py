@@ -27,13 +27,17 @@ from fraudkeras.errors import (
 )
 from fraudkeras.schema import FEATURES, LABEL
 from fraudkeras.splits import Split, split
+from fraudkeras.thresholds import ThresholdPolicy
 
 if TYPE_CHECKING:
     from fraudkeras.artifacts import open_artifact
+    from fraudkeras.attribution import attributions, explain
     from fraudkeras.comparison import compare
-    from fraudkeras.evaluation import evaluate
+    from fraudkeras.evaluation import evaluate, retune
     from fraudkeras.exporting import export
+    from fraudkeras.importance import permutation_importance
     from fraudkeras.model import FraudMLP, load_model
+    from fraudkeras.report import write_report
     from fraudkeras.scoring import ScoreResult, score
     from fraudkeras.training import TrainedRun, resume, train
 
@@ -48,6 +52,11 @@ _LAZY = {
     "export": "fraudkeras.exporting",
     "TrainedRun": "fraudkeras.training",
     "evaluate": "fraudkeras.evaluation",
+    "retune": "fraudkeras.evaluation",
+    "attributions": "fraudkeras.attribution",
+    "explain": "fraudkeras.attribution",
+    "permutation_importance": "fraudkeras.importance",
+    "write_report": "fraudkeras.report",
     "open_artifact": "fraudkeras.artifacts",
     "score": "fraudkeras.scoring",
     "ScoreResult": "fraudkeras.scoring",
@@ -67,21 +76,27 @@ __all__ = [
     "ParameterError",
     "ScoreResult",
     "Split",
+    "ThresholdPolicy",
     "TrainConfig",
     "TrainedRun",
     "TrainingError",
     "Transactions",
+    "attributions",
     "compare",
     "evaluate",
+    "explain",
     "export",
     "load_model",
     "load_transactions",
     "open_artifact",
+    "permutation_importance",
     "resume",
+    "retune",
     "score",
     "split",
     "train",
     "use_backend",
+    "write_report",
 ]
 
 

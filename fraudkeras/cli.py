@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from fraudkeras import rundir
+from fraudkeras.attribution import METHODS
 from fraudkeras.backend import BACKENDS, DEFAULT_BACKEND, use_backend
 from fraudkeras.class_weights import DEFAULT_STRATEGY
 from fraudkeras.config import TrainConfig
@@ -27,6 +28,13 @@ from fraudkeras.errors import FraudKerasError, ParameterError, first_line
 from fraudkeras.exporting import FORMATS
 from fraudkeras.schema import LABEL
 from fraudkeras.splits import SPLIT_KINDS
+from fraudkeras.thresholds import (
+    DEFAULT_REVIEW_COST,
+    DEFAULT_TARGET_RECALL,
+    STRATEGIES,
+)
+from fraudkeras.thresholds import DEFAULT_STRATEGY as DEFAULT_THRESHOLD_STRATEGY
+from fraudkeras.validation import check_int
 
 log = logging.getLogger("fraudkeras")
 EXIT_INTERRUPTED = 130
@@ -73,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="run folder (default: runs/<time>-<backend>)")
     train.add_argument("--force", action="store_true", help="replace an existing run folder")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _threshold_options(train, strategy_flag="--threshold-strategy")
+    train.add_argument("--no-report", action="store_true", help="skip RUN_DIR/report/")
+    train.add_argument("--no-plots", action="store_true", help="a report without pictures")
     train.add_argument(
         "--resume", type=Path, metavar="RUN_DIR",
         help="finish an interrupted run from its last completed epoch (other options: as before)",
@@ -116,6 +127,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--force", action="store_true", help="replace an existing output file")
 
+    threshold = commands.add_parser(
+        "threshold", parents=[common],
+        help="choose a run's decision threshold again (on validation) and record it",
+    )  # fmt: skip
+    threshold.add_argument("run_dir", type=Path)
+    _threshold_options(threshold, strategy_flag="--strategy")
+    threshold.add_argument("--backend", choices=BACKENDS, help="default: the run's backend")
+
+    explain = commands.add_parser(
+        "explain", parents=[common], help="why one transaction gets its fraud probability"
+    )
+    explain.add_argument("run_dir", type=Path)
+    which = explain.add_mutually_exclusive_group(required=True)
+    which.add_argument("--row", type=int, help="a row of the run's data (0-based)")
+    which.add_argument(
+        "--transaction-json", metavar="JSON",
+        help="a transaction as a JSON object of the 30 features (or @FILE to read one)",
+    )  # fmt: skip
+    explain.add_argument("--top", type=int, default=5, help="features shown each way")
+    explain.add_argument("--method", choices=METHODS, default=METHODS[0])
+    explain.add_argument("--backend", choices=BACKENDS, help="default: the run's backend")
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON")
+
+    report = commands.add_parser(
+        "report", parents=[common], help="write RUN_DIR/report/ (Markdown, HTML, plots)"
+    )
+    report.add_argument("run_dir", type=Path)
+    report.add_argument("--no-plots", action="store_true", help="tables only, no matplotlib")
+    report.add_argument("--force", action="store_true", help="replace an existing report/")
+    report.add_argument("--backend", choices=BACKENDS, help="default: the run's backend")
+
     compare = commands.add_parser(
         "compare", parents=[common], help="train under every backend and compare"
     )
@@ -128,7 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--batch-size", type=int, default=256)
     compare.add_argument("--out", type=Path, required=True, help="folder for compare.json/.md")
     compare.add_argument("--force", action="store_true", help="replace an existing folder")
+    compare.add_argument("--no-plots", action="store_true", help="no compare.png")
     return parser
+
+
+def _threshold_options(parser: argparse.ArgumentParser, *, strategy_flag: str) -> None:
+    parser.add_argument(
+        strategy_flag, dest="strategy", choices=STRATEGIES, default=DEFAULT_THRESHOLD_STRATEGY,
+        help="f1: max F1; recall: fewest alerts reaching --target-recall; cost: lowest "
+        "missed amount + --review-cost per false alarm (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--target-recall", type=float, default=DEFAULT_TARGET_RECALL)
+    parser.add_argument(
+        "--review-cost", type=float, default=DEFAULT_REVIEW_COST,
+        help="what checking one false alarm costs, in Amount's currency (default: %(default)s)",
+    )  # fmt: skip
 
 
 def _default_backend() -> str:
@@ -158,8 +214,11 @@ def _train(args: argparse.Namespace) -> int:
             split_seed=args.split_seed,
             patience=args.patience,
             hidden_units=args.hidden_units,
+            threshold_strategy=args.strategy,
+            target_recall=args.target_recall,
+            review_cost=args.review_cost,
         )
-    return _report_run(run)
+    return _report_run(run, args)
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -171,7 +230,7 @@ def _resume(args: argparse.Namespace) -> int:
 
     with _resume_hint(args.resume):
         run = resume(args.resume, verbose=0 if args.quiet else "auto")
-    return _report_run(run)
+    return _report_run(run, args)
 
 
 @contextlib.contextmanager
@@ -187,7 +246,7 @@ def _resume_hint(out: Path) -> Iterator[None]:
         raise
 
 
-def _report_run(run: Any) -> int:
+def _report_run(run: Any, args: argparse.Namespace) -> int:
     from fraudkeras.evaluation import format_table
 
     metrics = run.metrics
@@ -198,13 +257,64 @@ def _report_run(run: Any) -> int:
     )
     print(format_table(metrics))
     print(f"run saved to {run.run_dir}")
+    if not args.no_report:
+        from fraudkeras.report import write_report
+
+        print(f"report written to {write_report(run.run_dir, plots=not args.no_plots)}")
+    return 0
+
+
+def _use_run_backend(run_dir: Path, backend: str | None) -> Path:
+    """Check ``run_dir`` is a finished run and select ``backend`` or the run's own."""
+    folder = rundir.check_run_dir(run_dir)
+    config = rundir.read_json(folder / rundir.CONFIG_FILE)
+    use_backend(backend or config.get("backend", DEFAULT_BACKEND))
+    return folder
+
+
+def _threshold(args: argparse.Namespace) -> int:
+    from fraudkeras.thresholds import ThresholdPolicy
+
+    policy = ThresholdPolicy(args.strategy, args.target_recall, args.review_cost)
+    folder = _use_run_backend(args.run_dir, args.backend)
+    from fraudkeras.evaluation import format_table, retune
+    from fraudkeras.report import REPORT_DIR, write_report
+
+    metrics = retune(folder, policy)
+    print(f"threshold {metrics['tuned_threshold']:.6f} ({policy.strategy}, chosen on validation)")
+    print(format_table(metrics))
+    print(f"recorded in {folder / rundir.METRICS_FILE}")
+    report = folder / REPORT_DIR
+    if report.is_dir():  # keep the report in step with the threshold
+        plots = any(report.glob("*.png"))
+        print(f"report rewritten: {write_report(folder, plots=plots, force=True)}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    check_int("--top", args.top, minimum=1)
+    folder = _use_run_backend(args.run_dir, args.backend)
+    from fraudkeras.explaining import explain_run, format_explanation
+
+    explained = explain_run(folder, row=args.row, transaction_json=args.transaction_json,
+                            method=args.method)  # fmt: skip
+    if args.json:
+        print(json.dumps(explained, indent=2))
+    else:
+        print(format_explanation(explained, top=args.top))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    folder = _use_run_backend(args.run_dir, args.backend)
+    from fraudkeras.report import write_report
+
+    print(f"report written to {write_report(folder, plots=not args.no_plots, force=args.force)}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    folder = rundir.check_run_dir(args.run_dir)
-    config = rundir.read_json(folder / rundir.CONFIG_FILE)
-    use_backend(args.backend or config.get("backend", DEFAULT_BACKEND))
+    folder = _use_run_backend(args.run_dir, args.backend)
     from fraudkeras.evaluation import evaluate, format_table
 
     metrics = evaluate(folder, data=args.data)
@@ -297,6 +407,7 @@ def _compare(args: argparse.Namespace) -> int:
         out=args.out,
         backends=backends,
         force=args.force,
+        plots=not args.no_plots,
         train_args=(
             "--epochs", str(args.epochs), "--seed", str(args.seed), "--split", args.split,
             "--class-weight", args.class_weight, "--batch-size", str(args.batch_size),
@@ -312,6 +423,9 @@ _COMMANDS = {
     "export": _export,
     "score": _score,
     "compare": _compare,
+    "threshold": _threshold,
+    "explain": _explain,
+    "report": _report,
 }
 
 

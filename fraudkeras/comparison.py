@@ -22,7 +22,7 @@ from fraudkeras.data import load_transactions
 from fraudkeras.errors import BackendError, FraudKerasError
 from fraudkeras.splits import split
 
-COMPARE_JSON, COMPARE_MD = "compare.json", "compare.md"
+COMPARE_JSON, COMPARE_MD, COMPARE_PNG = "compare.json", "compare.md", "compare.png"
 _ROWS = (
     ("precision @ 0.5", ("test", "at_0.5", "precision"), "{:.4f}"),
     ("recall @ 0.5", ("test", "at_0.5", "recall"), "{:.4f}"),
@@ -47,16 +47,24 @@ def compare(
     backends: tuple[str, ...] = BACKENDS,
     force: bool = False,
     train_args: tuple[str, ...] = (),
+    plots: bool = True,
 ) -> dict[str, Any]:
     """Train under each backend, cross-load the models, write compare.json/compare.md.
 
-    ``train_args`` are passed to every ``fraudkeras train`` (``--epochs 3``, ...).
+    ``train_args`` are passed to every ``fraudkeras train`` (``--epochs 3``, ...);
+    each run is trained with ``--no-report``. With ``plots``, ``compare.png``
+    charts the test metrics and epoch times per backend.
     A backend that is not installed, or whose training fails, is reported with
-    the reason instead of stopping the comparison.
+    the reason instead of stopping the comparison; if none trains, BackendError.
     """
     target = Path(out)
     rundir.check_output_dir(target, force=force)
     transactions = load_transactions(data)  # fail early on bad data, before any training
+    kind, seed = (
+        _option(train_args, "--split", "stratified"),
+        _option(train_args, "--split-seed", "42"),
+    )
+    split(transactions, kind, int(seed))  # and on data too small to split
     with rundir.atomic_dir(target, force=force) as scratch:
         status: dict[str, str] = {}
         metrics: dict[str, dict[str, Any]] = {}
@@ -72,10 +80,11 @@ def compare(
             except FraudKerasError as error:
                 status[backend] = f"failed: {error}"
         trained = list(metrics)
-        config = (
-            rundir.read_json(scratch / "runs" / trained[0] / rundir.CONFIG_FILE) if trained else {}
-        )
-        agreement = _agreement(transactions, config, trained, scratch) if trained else {}
+        if not trained:
+            reasons = "; ".join(f"{backend}: {why}" for backend, why in status.items())
+            raise BackendError(f"no backend trained ({reasons})")
+        config = rundir.read_json(scratch / "runs" / trained[0] / rundir.CONFIG_FILE)
+        agreement = _agreement(transactions, config, trained, scratch)
         result = {
             "data": transactions.origin,
             "split": config.get("split"),
@@ -87,14 +96,24 @@ def compare(
         }
         rundir.write_json(scratch / COMPARE_JSON, result)
         (scratch / COMPARE_MD).write_text(format_markdown(result))
+        if plots:
+            from fraudkeras.plots import compare_chart
+
+            compare_chart(result, scratch / COMPARE_PNG)
     return result
+
+
+def _option(args: tuple[str, ...], name: str, default: str) -> str:
+    """The value of ``name`` in a ``fraudkeras train`` argument list (the last one wins)."""
+    values = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == name]
+    return values[-1] if values else default
 
 
 def _train_under(backend: str, data: str, run: Path, train_args: tuple[str, ...]) -> dict[str, Any]:
     """``fraudkeras train`` (the user's own command) under ``backend``, no time limit."""
     done = python_under(
         backend, "fraudkeras", "train", "--backend", backend, "--data", data,
-        "--out", run, "--quiet", *train_args, timeout=None,
+        "--out", run, "--quiet", "--no-report", *train_args, timeout=None,
     )  # fmt: skip
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]

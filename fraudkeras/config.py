@@ -4,13 +4,22 @@ is chosen."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
 from fraudkeras.class_weights import DEFAULT_STRATEGY, class_weights
 from fraudkeras.errors import ParameterError
 from fraudkeras.splits import SPLIT_KINDS
+from fraudkeras.thresholds import (
+    DEFAULT_REVIEW_COST,
+    DEFAULT_TARGET_RECALL,
+    ThresholdPolicy,
+)
+from fraudkeras.thresholds import (
+    DEFAULT_STRATEGY as DEFAULT_THRESHOLD_STRATEGY,
+)
 from fraudkeras.validation import check_choice, check_float, check_int
 
 DEFAULT_HIDDEN_UNITS = (64, 32, 16)
@@ -18,7 +27,8 @@ DEFAULT_HIDDEN_UNITS = (64, 32, 16)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every choice that shapes a trained model; validated on construction.
+    """Every choice that shapes a trained model and its decision threshold;
+    validated on construction.
     Defaults follow the notebook: Adam 1e-3, batch 256, 10 epochs, seed 42."""
 
     split: str = "stratified"
@@ -30,6 +40,9 @@ class TrainConfig:
     split_seed: int = 42
     patience: int = 5
     hidden_units: tuple[int, ...] = field(default=DEFAULT_HIDDEN_UNITS)
+    threshold_strategy: str = DEFAULT_THRESHOLD_STRATEGY
+    target_recall: float = DEFAULT_TARGET_RECALL
+    review_cost: float = DEFAULT_REVIEW_COST
 
     def __post_init__(self) -> None:
         check_choice("split", self.split, SPLIT_KINDS)
@@ -47,3 +60,18 @@ class TrainConfig:
         for units in self.hidden_units:
             check_int("hidden_units", units, minimum=1)
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
+        self.threshold_policy()  # validates the three threshold fields
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> TrainConfig:
+        """The config saved in a run's ``config.json`` or checkpoint (other keys,
+        such as ``backend``, are ignored; fields added since take their defaults)."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in record.items() if key in known}
+        if "hidden_units" in values:
+            values["hidden_units"] = tuple(values["hidden_units"])
+        return cls(**values)
+
+    def threshold_policy(self) -> ThresholdPolicy:
+        """How the run picks its decision threshold (see :mod:`fraudkeras.thresholds`)."""
+        return ThresholdPolicy(self.threshold_strategy, self.target_recall, self.review_cost)

@@ -8,7 +8,10 @@ Jobs:
 - ``fit-fixed MODEL X.npy Y.npy BATCH OUT.npz``: one epoch of ``fit`` from the model's
   weights, batches in file order (no shuffling), Adam 1e-3; writes per-step losses,
   final weights and predictions on X. The parity test compares these across backends;
-- ``export RUN_DIR FORMATS FORCE``: :func:`fraudkeras.exporting.export` under TensorFlow.
+- ``export RUN_DIR FORMATS FORCE``: :func:`fraudkeras.exporting.export` under TensorFlow;
+- ``attribute MODEL X.npy OUT.npz``: the model's attributions on X by every method
+  (one array per method name), through this backend's autodiff
+  (:mod:`fraudkeras.attribution`).
 """
 
 from __future__ import annotations
@@ -111,7 +114,28 @@ def _export(run_dir: str, formats: str, force: str) -> None:
     export(run_dir, tuple(formats.split(",")), force=bool(force))
 
 
+def _attribute(model_path: str, x_path: str, out_path: str) -> None:
+    from fraudkeras.attribution import METHODS, attributions
+    from fraudkeras.model import load_model
+
+    model, x = load_model(model_path), np.load(x_path)
+    arrays: dict[str, Any] = {m: attributions(model, x, method=m) for m in METHODS}
+    np.savez(out_path, **arrays)
+
+
+def attributions_under(
+    backend: str, model_path: Path, features: np.ndarray, scratch: Path
+) -> dict[str, np.ndarray]:
+    """Attributions of a ``.keras`` model on ``features`` by every method, under ``backend``."""
+    x_path, out_path = scratch / f"x-{backend}.npy", scratch / f"a-{backend}.npz"
+    np.save(x_path, features)
+    run_under(backend, "attribute", model_path, x_path, out_path)
+    with np.load(out_path) as saved:
+        return {method: np.asarray(saved[method]) for method in saved.files}
+
+
 _JOBS: dict[str, Callable[..., None]] = {
+    "attribute": _attribute,
     "predict": _predict,
     "fit-fixed": _fit_fixed,
     "export": _export,

@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 
 from fraudkeras.errors import DataError, first_line
+from fraudkeras.rundir import atomic_file
 from fraudkeras.schema import FEATURES, LABEL, validate_frame
 
 log = logging.getLogger("fraudkeras")
@@ -166,18 +167,11 @@ def openml_bunch_to_frame(data: Any, target: Any, feature_names: list[str]) -> p
 def write_table_atomic(frame: pl.DataFrame, target: Path) -> None:
     """Write ``frame`` (CSV or Parquet, by suffix) next to ``target`` and rename,
     so a crash never leaves half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with atomic_file(target) as scratch:
         if target.suffix.lower() == ".csv":
             frame.write_csv(scratch)
         else:
             frame.write_parquet(scratch, compression="zstd")
-        os.replace(scratch, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(scratch)
 
 
 @contextlib.contextmanager

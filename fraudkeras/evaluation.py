@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,74 +14,112 @@ from sklearn.metrics import (
     average_precision_score,
     confusion_matrix,
     f1_score,
-    precision_recall_curve,
     precision_score,
     recall_score,
     roc_auc_score,
 )
 
 from fraudkeras import rundir
+from fraudkeras.config import TrainConfig
 from fraudkeras.data import load_transactions
-from fraudkeras.splits import split
+from fraudkeras.errors import DataError
+from fraudkeras.splits import Part, Split, split
+from fraudkeras.thresholds import (
+    DEFAULT_REVIEW_COST,
+    ThresholdPolicy,
+    baselines,
+    choose_threshold,
+    costs,
+)
 
 log = logging.getLogger("fraudkeras")
 DEFAULT_THRESHOLD = 0.5
 
 
 def evaluate(
-    run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | None = None
+    run_dir: str | os.PathLike[str],
+    data: str | os.PathLike[str] | None = None,
+    policy: ThresholdPolicy | None = None,
 ) -> dict[str, Any]:
     """Re-evaluate a run folder's model on its test split, under the active backend.
 
-    The data defaults to the source the run was trained on; the split and seed
-    are the run's. The result has the layout of the run's ``metrics.json`` plus
-    ``data_matches``: False (and a logged warning) when the data's fingerprint
-    differs from the one recorded at training time.
+    The data defaults to the source the run was trained on; the split, seed and
+    threshold policy are the run's unless ``policy`` is given. The result has the
+    layout of the run's ``metrics.json`` plus ``data_matches``: False (and a
+    logged warning) when the data's fingerprint differs from the one recorded at
+    training time.
     """
     import keras  # here, not at the top: scoring uses this module without Keras
 
-    from fraudkeras.model import load_model, predict
-
-    folder = rundir.check_run_dir(Path(run_dir))
-    config = rundir.read_json(folder / rundir.CONFIG_FILE)
-    recorded = rundir.read_json(folder / rundir.DATA_FILE)
-    transactions = load_transactions(data if data is not None else config["data"])
-    matches = transactions.fingerprint() == recorded.get("fingerprint")
-    if not matches:
-        log.warning(
-            "data differs from what %s was trained on (fingerprint mismatch): "
-            "the split and metrics are not comparable",
-            folder,
-        )
-    parts = split(transactions, config["split"], config["split_seed"])
-    model = load_model(folder / rundir.MODEL_FILE)
+    run = RunPredictions.load(run_dir, data)
     metrics = evaluate_predictions(
-        (parts.validation.y, predict(model, parts.validation.x)),
-        (parts.test.y, predict(model, parts.test.x)),
+        run.validation, run.test, policy or TrainConfig.from_record(run.config).threshold_policy()
     )
     return {
         "backend": keras.backend.backend(),
-        "split": parts.kind,
-        "data_matches": matches,
+        "split": run.parts.kind,
+        "data_matches": run.data_matches,
         **metrics,
     }
 
 
-def tune_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """The probability threshold with the highest F1 (predict fraud when p >= t)."""
-    precision, recall, thresholds = precision_recall_curve(labels, probabilities)
-    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
-    denominator = precision + recall
-    f1 = np.divide(
-        2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0
-    )
-    return float(thresholds[int(np.argmax(f1))])
+@dataclass
+class RunPredictions:
+    """A run folder's model, its split of the data and its predictions on the
+    validation and test parts: what evaluation, thresholds and reports start from."""
+
+    folder: Path
+    config: dict[str, Any]
+    model: Any
+    parts: Split
+    validation: Predictions
+    test: Predictions
+    data_matches: bool
+
+    @classmethod
+    def load(
+        cls, run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | None = None
+    ) -> RunPredictions:
+        from fraudkeras.model import load_model
+
+        folder = rundir.check_run_dir(Path(run_dir))
+        config = rundir.read_json(folder / rundir.CONFIG_FILE)
+        recorded = rundir.read_json(folder / rundir.DATA_FILE)
+        transactions = load_transactions(data if data is not None else config["data"])
+        matches = transactions.fingerprint() == recorded.get("fingerprint")
+        if not matches:
+            log.warning(
+                "data differs from what %s was trained on (fingerprint mismatch): "
+                "the split and metrics are not comparable",
+                folder,
+            )
+        parts = split(transactions, config["split"], config["split_seed"])
+        model = load_model(folder / rundir.MODEL_FILE)
+        return cls(
+            folder, config, model, parts,
+            predictions(model, parts.validation), predictions(model, parts.test), matches,
+        )  # fmt: skip
 
 
-def at_threshold(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict[str, Any]:
-    """Precision, recall, F1 and the confusion matrix when flagging p >= threshold."""
+def predictions(model: Any, part: Part) -> Predictions:
+    """The model's probabilities on one part of a split."""
+    from fraudkeras.model import predict
+
+    return Predictions(part.y, predict(model, part.x), part.amounts)
+
+
+def at_threshold(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    threshold: float,
+    amounts: np.ndarray | None = None,
+    review_cost: float = DEFAULT_REVIEW_COST,
+) -> dict[str, Any]:
+    """Precision, recall, F1 and the confusion matrix when flagging p >= threshold;
+    with ``amounts``, also the expected cost and savings (:func:`thresholds.costs`)."""
     predicted = (probabilities >= threshold).astype(np.int32)
     tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
+    money = {} if amounts is None else costs(labels, predicted, amounts, review_cost)
     return {
         "threshold": float(threshold),
         "precision": float(precision_score(labels, predicted, zero_division=0)),
@@ -90,6 +129,7 @@ def at_threshold(labels: np.ndarray, probabilities: np.ndarray, threshold: float
         "fp": int(fp),
         "fn": int(fn),
         "tp": int(tp),
+        **money,
     }
 
 
@@ -105,33 +145,58 @@ def ranking_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, 
     }
 
 
-def split_metrics(labels: np.ndarray, probabilities: np.ndarray, tuned: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Predictions:
+    """One split's labels, fraud probabilities and amounts."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    amounts: np.ndarray
+
+
+def split_metrics(scored: Predictions, threshold: float, policy: ThresholdPolicy) -> dict[str, Any]:
+    y, p, amounts = scored.labels, scored.probabilities, scored.amounts
     return {
-        **ranking_metrics(labels, probabilities),
-        "at_0.5": at_threshold(labels, probabilities, DEFAULT_THRESHOLD),
-        "at_tuned": at_threshold(labels, probabilities, tuned),
+        **ranking_metrics(y, p),
+        "at_0.5": at_threshold(y, p, DEFAULT_THRESHOLD, amounts, policy.review_cost),
+        "at_tuned": at_threshold(y, p, threshold, amounts, policy.review_cost),
+        "baseline_costs": baselines(y, amounts, policy.review_cost),
     }
 
 
 def evaluate_predictions(
-    validation: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]
+    validation: Predictions, test: Predictions, policy: ThresholdPolicy
 ) -> dict[str, Any]:
-    """Metrics on both splits; the tuned threshold is chosen on validation only."""
-    tuned = tune_threshold(*validation)
+    """Metrics on both splits. The threshold is chosen by ``policy`` on validation
+    only ("at_tuned" in each split); the test split only reports."""
+    tuned = choose_threshold(
+        validation.labels, validation.probabilities, validation.amounts, policy
+    )
     return {
         "tuned_threshold": tuned,
-        "validation": split_metrics(*validation, tuned),
-        "test": split_metrics(*test, tuned),
+        "threshold_policy": asdict(policy),
+        "validation": split_metrics(validation, tuned, policy),
+        "test": split_metrics(test, tuned, policy),
     }
 
 
 def format_table(metrics: dict[str, Any]) -> str:
     """A plain-text table of the test metrics, for terminals and logs."""
     test = metrics["test"]
-    rows = [("", "@ 0.5", f"@ tuned {test['at_tuned']['threshold']:.4f}")]
-    for key in ("precision", "recall", "f1", "tp", "fp", "fn", "tn"):
+    policy = metrics.get("threshold_policy", {"strategy": "f1"})
+    rows = [("", "@ 0.5", f"@ {policy['strategy']} {test['at_tuned']['threshold']:.4f}")]
+    keys = ["precision", "recall", "f1", "tp", "fp", "fn", "tn"]
+    if "cost" in test["at_tuned"]:
+        keys += ["cost", "savings"]
+    for key in keys:
         low, tuned = test["at_0.5"][key], test["at_tuned"][key]
-        fmt = "{:.4f}" if isinstance(low, float) else "{:d}"
+        fmt = (
+            "{:,.2f}"
+            if key in ("cost", "savings")
+            else "{:.4f}"
+            if isinstance(low, float)
+            else "{:d}"
+        )
         rows.append((key, fmt.format(low), fmt.format(tuned)))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [
@@ -139,4 +204,50 @@ def format_table(metrics: dict[str, Any]) -> str:
         f"PR-AUC {test['pr_auc']:.4f} | ROC-AUC {test['roc_auc']:.4f}"
     ]
     lines += ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    if "baseline_costs" in test:
+        base = test["baseline_costs"]
+        lines.append(
+            f"cost = missed fraud amount + {policy.get('review_cost', DEFAULT_REVIEW_COST):g} "
+            f"per false alarm; flag nothing {base['flag_nothing']:,.2f}, "
+            f"flag everything {base['flag_everything']:,.2f}"
+        )
     return "\n".join(lines)
+
+
+def retune(run_dir: str | os.PathLike[str], policy: ThresholdPolicy) -> dict[str, Any]:
+    """Choose the run's threshold again with ``policy`` (on validation) and record
+    it in ``metrics.json``, ``config.json`` and, if the run was exported, in the
+    export manifest. Returns the updated metrics."""
+    from fraudkeras.exporting import EXPORT_DIR, MANIFEST_FILE
+
+    run = RunPredictions.load(run_dir)
+    if not run.data_matches:
+        raise DataError(f"{run.config['data']}: differs from the data {run.folder} was trained on")
+    metrics = {
+        **rundir.read_json(run.folder / rundir.METRICS_FILE),
+        **evaluate_predictions(run.validation, run.test, policy),
+    }
+    config = {
+        **run.config,
+        "threshold_strategy": policy.strategy,
+        "target_recall": policy.target_recall,
+        "review_cost": policy.review_cost,
+    }
+    rundir.write_json(run.folder / rundir.METRICS_FILE, metrics)
+    rundir.write_json(run.folder / rundir.CONFIG_FILE, config)
+    manifest_path = run.folder / EXPORT_DIR / MANIFEST_FILE
+    if manifest_path.is_file():
+        manifest = rundir.read_json(manifest_path)
+        manifest["thresholds"] = thresholds_record(metrics)
+        manifest["test_metrics"] = metrics["test"]
+        rundir.write_json(manifest_path, manifest)
+    return metrics
+
+
+def thresholds_record(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The thresholds an export manifest carries for serving."""
+    return {
+        "default": DEFAULT_THRESHOLD,
+        "tuned": metrics["tuned_threshold"],
+        "policy": metrics.get("threshold_policy", {"strategy": "f1"}),
+    }

@@ -85,6 +85,7 @@ def export(
 def _export_here(folder: Path, formats: tuple[str, ...], force: bool) -> dict[str, Any]:
     # Imported here: these load Keras, which must already run under TensorFlow.
     from fraudkeras.data import load_transactions
+    from fraudkeras.evaluation import thresholds_record
     from fraudkeras.model import load_model, predict
     from fraudkeras.splits import split
     from fraudkeras.training import environment
@@ -118,7 +119,7 @@ def _export_here(folder: Path, formats: tuple[str, ...], force: bool) -> dict[st
             "features": list(FEATURES),
             "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(FEATURES)]},
             "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, 1]},
-            "thresholds": {"default": 0.5, "tuned": metrics["tuned_threshold"]},
+            "thresholds": thresholds_record(metrics),
             "class_weight": metrics["class_weight"],
             "training_backend": metrics["backend"],
             "test_metrics": metrics["test"],

@@ -23,8 +23,36 @@ ENVIRONMENT_FILE = "environment.json"
 REQUIRED_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, DATA_FILE)
 
 
+@contextlib.contextmanager
+def atomic_file(target: Path) -> Iterator[Path]:
+    """Yield a scratch path beside ``target``; on success it replaces ``target``,
+    so a crash never leaves half a file. The scratch file goes in every case."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    scratch = Path(name)
+    try:
+        yield scratch
+        _default_mode(scratch, 0o666)
+        os.replace(scratch, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            scratch.unlink()
+
+
+def _default_mode(path: Path, full: int) -> None:
+    """Give a temporary file or folder (created private, 0600/0700) the permissions
+    an ordinary ``open`` or ``mkdir`` would have given it under the user's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(full & ~umask)
+
+
 def write_json(path: Path, payload: Any) -> None:
-    path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    """Write JSON atomically (see :func:`atomic_file`)."""
+    with atomic_file(path) as scratch:
+        scratch.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -60,6 +88,7 @@ def atomic_dir(target: Path, *, force: bool = False) -> Iterator[Path]:
     scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
     try:
         yield scratch
+        _default_mode(scratch, 0o777)
         if target.exists():
             retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
             os.replace(target, retired / target.name)

@@ -25,8 +25,8 @@ from fraudkeras.class_weights import ClassWeights, class_weights
 from fraudkeras.config import TrainConfig
 from fraudkeras.data import Transactions, load_transactions
 from fraudkeras.errors import BackendError, DataError, OutputError, ParameterError, TrainingError
-from fraudkeras.evaluation import evaluate_predictions
-from fraudkeras.model import FraudMLP, predict
+from fraudkeras.evaluation import evaluate_predictions, predictions
+from fraudkeras.model import FraudMLP
 from fraudkeras.splits import Split, split
 
 log = logging.getLogger("fraudkeras")
@@ -104,9 +104,7 @@ def resume(
             f"{partial}: was trained under {record['backend']!r}; resume it with "
             f"--backend {record['backend']} (now {keras.backend.backend()!r})"
         )
-    config = TrainConfig(
-        **{**record["config"], "hidden_units": tuple(record["config"]["hidden_units"])}
-    )
+    config = TrainConfig.from_record(record["config"])
     transactions = load_transactions(record["data"])
     if transactions.fingerprint() != record["fingerprint"]:
         raise DataError(f"{record['data']}: differs from the data {target} was training on")
@@ -187,8 +185,9 @@ def _train(
     history = state.history
 
     evaluation = evaluate_predictions(
-        (parts.validation.y, predict(model, parts.validation.x)),
-        (parts.test.y, predict(model, parts.test.x)),
+        predictions(model, parts.validation),
+        predictions(model, parts.test),
+        config.threshold_policy(),
     )
     metrics = {
         "backend": keras.backend.backend(),

@@ -48,6 +48,8 @@ def test_train_then_evaluate(capsys, small_parquet: Path, tmp_path: Path) -> Non
     metrics = json.loads((out / "metrics.json").read_text())
     assert f"PR-AUC {metrics['test']['pr_auc']:.4f}" in stdout
     assert f"run saved to {out}" in stdout
+    assert f"report written to {out / 'report'}" in stdout
+    assert (out / "report" / "report.html").is_file() and (out / "report" / "history.png").is_file()
     assert "data: " in err and "3000 rows, 492 frauds" in err
 
     code, stdout, err = run_main(capsys, "evaluate", str(out), "--json")
@@ -67,7 +69,14 @@ def test_train_then_evaluate(capsys, small_parquet: Path, tmp_path: Path) -> Non
         (["train", "--backend", "mxnet"], 2, ["argument --backend: invalid choice: 'mxnet'"]),
         (["train", "--class-weight", "heavy"], 2, ["class_weight must be one of"]),
         (["train", "--hidden-units", "64,x"], 2, ["expected sizes like 64,32,16"]),
+        (["train", "--threshold-strategy", "profit"], 2, ["invalid choice: 'profit'"]),
+        (["train", "--target-recall", "1.5"], 2, ["target_recall must be in (0, 1]"]),
+        (["train", "--review-cost", "-5"], 2, ["review_cost must be in [0, inf]"]),
         (["fly"], 2, ["invalid choice: 'fly'"]),
+        (["threshold", "no/such/run"], 5, ["no/such/run: no such run folder"]),
+        (["explain", "no/such/run", "--row", "1"], 5, ["no/such/run: no such run folder"]),
+        (["explain", "no/such/run"], 2, ["one of the arguments --row --transaction-json"]),
+        (["report", "no/such/run"], 5, ["no/such/run: no such run folder"]),
         (["evaluate", "no/such/run"], 5, ["no/such/run: no such run folder"]),
     ],
 )
@@ -136,3 +145,65 @@ def test_subprocess_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: 
     )
     assert debug.returncode == 3 and "Traceback" in debug.stderr
     assert not (tmp_path / "r").exists()
+
+
+def _copy_run(trained_run, tmp_path: Path) -> Path:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_dir, run)
+    return run
+
+
+def test_threshold_command_rechooses_and_records(capsys, trained_run, tmp_path: Path) -> None:
+    run = _copy_run(trained_run, tmp_path)
+    code, stdout, err = run_main(capsys, "threshold", str(run), "--strategy", "cost",
+                                 "--review-cost", "2.5")  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["threshold_policy"] == {"strategy": "cost", "target_recall": 0.9,
+                                           "review_cost": 2.5}  # fmt: skip
+    assert f"threshold {metrics['tuned_threshold']:.6f} (cost, chosen on validation)" in stdout
+    assert f"{metrics['test']['at_tuned']['cost']:,.2f}" in stdout
+    assert "flag nothing" in stdout and "flag everything" in stdout
+    code, _, err = run_main(capsys, "threshold", str(run), "--strategy", "recall",
+                            "--target-recall", "0")  # fmt: skip
+    assert code == 2
+    assert_one_error_line(err, "target_recall must be in (0, 1], got 0.0")
+
+
+def test_explain_command(capsys, trained_run) -> None:
+    code, stdout, err = run_main(capsys, "explain", str(trained_run.run_dir), "--row", "0",
+                                 "--top", "2", "--json")  # fmt: skip
+    assert code == 0, err
+    explained = json.loads(stdout)
+    assert 0 <= explained["probability"] <= 1 and len(explained["contributions"]) == 30
+    code, _, err = run_main(capsys, "explain", str(trained_run.run_dir), "--row", "-1")
+    assert code == 2
+    assert_one_error_line(err, "--row -1:", "has 3,000 rows")
+    code, _, err = run_main(capsys, "explain", str(trained_run.run_dir),
+                            "--transaction-json", '{"Time": "x"}')  # fmt: skip
+    assert code == 3
+    assert_one_error_line(err, "--transaction-json:")
+
+
+def test_report_command_needs_force_to_replace(capsys, trained_run, tmp_path: Path) -> None:
+    run = _copy_run(trained_run, tmp_path)
+    code, stdout, err = run_main(capsys, "report", str(run), "--no-plots")
+    assert code == 0, err
+    assert f"report written to {run / 'report'}" in stdout
+    assert not list((run / "report").glob("*.png"))
+    code, _, err = run_main(capsys, "report", str(run))
+    assert code == 6
+    assert_one_error_line(err, "report: exists already (use --force to replace it)")
+
+
+def test_train_without_report(capsys, small_parquet: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code, stdout, err = run_main(
+        capsys, "train", "--backend", BACKEND, "--data", str(small_parquet), "--epochs", "1",
+        "--out", str(out), "--quiet", "--no-report", "--threshold-strategy", "recall",
+    )  # fmt: skip
+    assert code == 0, err
+    assert not (out / "report").exists() and "report written" not in stdout
+    assert json.loads((out / "config.json").read_text())["threshold_strategy"] == "recall"

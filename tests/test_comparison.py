@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from test_plots import assert_real_png
+
 from fraudkeras import comparison as compare_module
 from fraudkeras.backend import BACKENDS
 from fraudkeras.cli import main
 from fraudkeras.comparison import compare
+from fraudkeras.errors import BackendError
 from helpers import only_backend
 
 pytestmark = only_backend("jax")
@@ -32,6 +36,8 @@ def test_compare_trains_everywhere_and_cross_loads(small_parquet: Path, tmp_path
             assert gap <= 1e-5 and (gap == 0.0 if loader == backend else True)
     assert "| metric | jax | torch | tensorflow |" in table
     assert "median epoch seconds" in table and "peak RSS MiB" in table
+    assert_real_png(out / "compare.png")
+    assert not (out / "runs" / "jax" / "report").exists()  # compare's runs skip reports
 
 
 def test_uninstalled_backend_is_skipped(small_parquet: Path, tmp_path: Path, monkeypatch) -> None:
@@ -43,17 +49,32 @@ def test_uninstalled_backend_is_skipped(small_parquet: Path, tmp_path: Path, mon
         "tensorflow": "skipped: not installed",
     }
     assert list(result["max_abs_diff"]) == ["jax"]
+    assert (tmp_path / "cmp" / "compare.png").is_file()
     assert "| status | ok | skipped: not installed | skipped: not installed |" in (
         (tmp_path / "cmp" / "compare.md").read_text()
     )
 
 
-def test_failed_training_is_reported_not_raised(small_parquet: Path, tmp_path: Path) -> None:
-    result = compare(
-        small_parquet, out=tmp_path / "cmp", backends=("jax",), train_args=("--epochs", "0")
-    )
-    assert result["status"] == {"jax": "failed: epochs must be >= 1, got 0"}
-    assert result["metrics"] == {} and result["max_abs_diff"] == {}
+def test_failed_training_is_reported_not_raised(small_parquet: Path, tmp_path: Path, monkeypatch):
+    real = compare_module._train_under
+
+    def torch_fails(backend, *args):
+        if backend == "torch":
+            raise BackendError("out of memory")
+        return real(backend, *args)
+
+    monkeypatch.setattr(compare_module, "_train_under", torch_fails)
+    result = compare(small_parquet, out=tmp_path / "cmp", backends=("jax", "torch"),
+                     train_args=FAST)  # fmt: skip
+    assert result["status"] == {"jax": "ok", "torch": "failed: out of memory"}
+    assert list(result["metrics"]) == ["jax"]
+
+
+def test_no_backend_trained_is_an_error(small_parquet: Path, tmp_path: Path) -> None:
+    with pytest.raises(BackendError, match=r"no backend trained \(jax: failed: epochs must be"):
+        compare(small_parquet, out=tmp_path / "cmp", backends=("jax",),
+                train_args=("--epochs", "0"))  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_rejects_bad_backend_list(capsys, tmp_path: Path) -> None:

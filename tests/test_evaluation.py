@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 
-from fraudkeras.evaluation import at_threshold, evaluate, format_table, tune_threshold
+from fraudkeras.evaluation import at_threshold, evaluate, format_table
 
 
 def synthetic(seed: int = 0, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -16,12 +16,6 @@ def synthetic(seed: int = 0, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
     y = (rng.random(n) < 0.05).astype(np.int32)
     p = np.clip(rng.normal(0.2 + 0.5 * y, 0.2), 0, 1)
     return y, p
-
-
-def test_tuned_threshold_maximises_f1_by_brute_force() -> None:
-    y, p = synthetic()
-    best = max(f1_score(y, p >= t) for t in np.unique(p))
-    assert f1_score(y, p >= tune_threshold(y, p)) == pytest.approx(best, abs=1e-12)
 
 
 def test_at_threshold_matches_sklearn() -> None:
@@ -74,3 +68,35 @@ def test_table_shows_every_number(trained_run) -> None:
     for key in ("precision", "recall", "f1"):
         assert f"{test['at_tuned'][key]:.4f}" in table
     assert str(test["at_0.5"]["tn"]) in table
+
+
+def test_retune_records_the_new_threshold_everywhere(exported, tmp_path) -> None:
+    import shutil
+
+    from fraudkeras.evaluation import retune
+    from fraudkeras.model import load_model, predict
+    from fraudkeras.thresholds import ThresholdPolicy, choose_threshold
+
+    run = tmp_path / "run"
+    shutil.copytree(exported[0], run)
+    policy = ThresholdPolicy("recall", target_recall=0.8)
+    metrics = retune(run, policy)
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["tuned_threshold"] == metrics["tuned_threshold"]
+    assert saved["threshold_policy"] == {"strategy": "recall", "target_recall": 0.8,
+                                         "review_cost": 5.0}  # fmt: skip
+    assert json.loads((run / "config.json").read_text())["threshold_strategy"] == "recall"
+    manifest = json.loads((run / "export" / "manifest.json").read_text())
+    assert manifest["thresholds"]["tuned"] == metrics["tuned_threshold"]
+    assert manifest["thresholds"]["policy"]["strategy"] == "recall"
+    # independent: the threshold chosen on validation predictions, the recall reached there
+    from fraudkeras.data import load_transactions
+    from fraudkeras.splits import split
+
+    config = json.loads((run / "config.json").read_text())
+    validation = split(load_transactions(config["data"]), "stratified", 42).validation
+    p = predict(load_model(run / "model.keras"), validation.x)
+    assert metrics["tuned_threshold"] == choose_threshold(validation.y, p, validation.amounts,
+                                                          policy)  # fmt: skip
+    assert recall_score(validation.y, p >= metrics["tuned_threshold"]) >= 0.8
+    assert metrics["validation"]["at_tuned"]["recall"] >= 0.8

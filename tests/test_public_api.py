@@ -13,13 +13,19 @@ def test_import_does_not_load_keras() -> None:
 
 
 def test_functions_stay_functions_after_their_modules_load() -> None:
+    import fraudkeras.attribution
     import fraudkeras.comparison
     import fraudkeras.evaluation
     import fraudkeras.exporting
+    import fraudkeras.importance
+    import fraudkeras.report
     import fraudkeras.scoring
     import fraudkeras.training
 
-    names = ("train", "evaluate", "export", "compare", "score", "load_transactions", "split")
+    names = (
+        "train", "evaluate", "export", "compare", "score", "load_transactions", "split",
+        "retune", "attributions", "explain", "permutation_importance", "write_report",
+    )  # fmt: skip
     for name in names:
         assert callable(getattr(fraudkeras, name)), name
         assert getattr(fraudkeras, name).__name__ == name

@@ -43,7 +43,18 @@ def test_run_folder_holds_every_record(trained_run) -> None:
             "fp",
             "fn",
             "tp",
+            "missed_fraud_amount",
+            "false_alarm_cost",
+            "cost",
+            "savings",
         }
+    assert metrics["threshold_policy"] == {"strategy": "f1", "target_recall": 0.9,
+                                           "review_cost": 5.0}  # fmt: skip
+    test_amounts = trained_run.split.test.amounts
+    assert metrics["test"]["baseline_costs"] == pytest.approx({
+        "flag_nothing": test_amounts[trained_run.split.test.y == 1].sum(),
+        "flag_everything": 5.0 * int((trained_run.split.test.y == 0).sum()),
+    })  # fmt: skip
     config = json.loads((folder / "config.json").read_text())
     assert config["data"] == trained_run.data["source"] and config["seed"] == 7
     data = json.loads((folder / "data.json").read_text())
