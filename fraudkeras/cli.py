@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from fraudkeras import rundir
+from fraudkeras import interrupts, rundir
 from fraudkeras.attribution import METHODS
 from fraudkeras.backend import BACKENDS, DEFAULT_BACKEND, use_backend
 from fraudkeras.class_weights import DEFAULT_STRATEGY
@@ -433,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     _configure_logging()
+    interrupts.install()
     try:
         args = build_parser().parse_args(argv)
         return _COMMANDS[args.command](args)

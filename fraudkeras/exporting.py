@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from fraudkeras import rundir
+from fraudkeras import interrupts, rundir
 from fraudkeras.artifacts import INPUT_NAME, OUTPUT_NAME, SIGNATURE, open_artifact
 from fraudkeras.backend import active_backend, is_installed
 from fraudkeras.errors import BackendError, ExportError, ParameterError, first_line
@@ -106,6 +106,7 @@ def _export_here(folder: Path, formats: tuple[str, ...], force: bool) -> dict[st
         saved_model = scratch / FORMATS["saved_model"]
         write_saved_model(model, saved_model)
         for name in formats:
+            interrupts.check()
             path = scratch / FORMATS[name]
             if name == "onnx":
                 path.write_bytes(convert_onnx(model))

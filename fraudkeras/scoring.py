@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fraudkeras import rundir
+from fraudkeras import interrupts, rundir
 from fraudkeras.artifacts import open_artifact
 from fraudkeras.data import iter_batches, write_table_atomic
 from fraudkeras.errors import OutputError
@@ -74,6 +74,7 @@ def score(
 
     probabilities, labels = [], []
     for _, batch in iter_batches(data_path, batch_rows):
+        interrupts.check()
         probabilities.append(artifact.predict(batch.select(FEATURES).to_numpy()))
         if LABEL in batch.columns:
             labels.append(batch[LABEL].to_numpy())

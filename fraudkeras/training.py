@@ -20,7 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from fraudkeras import checkpoint, rundir
+from fraudkeras import checkpoint, interrupts, rundir
 from fraudkeras.class_weights import ClassWeights, class_weights
 from fraudkeras.config import TrainConfig
 from fraudkeras.data import Transactions, load_transactions
@@ -163,9 +163,10 @@ def _train(
             epochs=epoch + 1,
             batch_size=config.batch_size,
             shuffle=False,
-            callbacks=[keras.callbacks.TerminateOnNaN(), timer, *callbacks],
+            callbacks=[keras.callbacks.TerminateOnNaN(), timer, InterruptCheck(), *callbacks],
             verbose=verbose,
         )
+        interrupts.check()
         logs = {name: values[-1] for name, values in fitted.history.items() if values}
         if not math.isfinite(logs.get("loss", math.nan)) or "val_pr_auc" not in logs:
             if partial is not None:
@@ -227,6 +228,16 @@ def compile_model(model: FraudMLP, learning_rate: float, steps_per_epoch: int) -
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         steps_per_execution=max(1, min(STEPS_PER_EXECUTION, steps_per_epoch)),
     )
+
+
+class InterruptCheck(keras.callbacks.Callback):
+    """Re-raises a Ctrl-C that a finalizer swallowed (see :mod:`fraudkeras.interrupts`)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        interrupts.check()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        interrupts.check()
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -69,8 +69,11 @@ def test_killed_training_leaves_only_a_checkpoint_and_resumes(small_parquet, tmp
     assert run_cli("evaluate", str(out)).returncode == 0
 
 
-# A known bug, not yet understood: about 1 run in 10 (seen under torch and
-# tensorflow) the process ignores the SIGINT and trains to the end, exit 0.
+# A known bug: about 1 run in 10 in CI (torch and tensorflow) the process ignored
+# the SIGINT and trained to the end, exit 0. Not reproduced locally (0 of 26 runs).
+# The likely cause, a KeyboardInterrupt raised inside a finalizer and discarded, is
+# now guarded against (fraudkeras.interrupts, tests/test_interrupts_guard.py);
+# these stay non-strict until CI shows the guard is enough.
 @pytest.mark.xfail(reason="SIGINT is sometimes lost during fit (known bug, issue 5)", strict=False)
 def test_ctrl_c_during_training_says_how_to_resume(small_parquet, tmp_path: Path) -> None:
     out = tmp_path / "run"

@@ -1,0 +1,48 @@
+"""The sticky Ctrl-C of :mod:`fraudkeras.interrupts`, made deterministic: a SIGINT
+delivered inside a finalizer (where Python discards the KeyboardInterrupt) is
+raised again at the next safe point."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from fraudkeras import interrupts
+
+
+@pytest.fixture
+def installed(monkeypatch):
+    previous = signal.getsignal(signal.SIGINT)
+    interrupts.install()
+    yield
+    signal.signal(signal.SIGINT, previous)
+    monkeypatch.setattr(interrupts, "_pending", False)
+
+
+class _SignalledWhileFinalized:
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(10_000):  # Python runs the handler here, inside __del__
+            pass
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_interrupt_swallowed_by_a_finalizer_is_raised_again(installed) -> None:
+    interrupts.check()  # nothing pending: no-op
+    _SignalledWhileFinalized()  # KeyboardInterrupt raised in __del__ and discarded
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.check()
+
+
+def test_training_stops_at_the_next_batch_and_writes_nothing(
+    installed, small, tmp_path: Path, monkeypatch
+) -> None:
+    from fraudkeras.training import train
+
+    monkeypatch.setattr(interrupts, "_pending", True)  # as if a SIGINT had been swallowed
+    with pytest.raises(KeyboardInterrupt):
+        train(small, out=tmp_path / "run", epochs=2, batch_size=128)
+    assert not (tmp_path / "run").exists()
