@@ -101,6 +101,15 @@ def atomic_dir(target: Path, *, force: bool = False) -> Iterator[Path]:
         raise
 
 
+def remove_stale_scratch(target: Path) -> None:
+    """Remove the scratch siblings a killed :func:`atomic_dir` for ``target`` left
+    behind (SIGKILL allows no clean-up). Only for a target this process owns."""
+    target = Path(target)
+    for pattern in (f".{target.name}.partial-*", f".{target.name}.old-*"):
+        for stale in target.parent.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def check_run_dir(run_dir: Path) -> Path:
     """Return ``run_dir`` if it holds a finished run, else raise ModelFileError."""
     run_dir = Path(run_dir)

@@ -99,6 +99,7 @@ def resume(
     record, state = checkpoint.load(partial)
     if target.exists():
         raise OutputError(f"{target}: exists already; there is nothing to resume")
+    rundir.remove_stale_scratch(partial)  # a checkpoint save cut short by a kill
     if record["backend"] != keras.backend.backend():
         raise BackendError(
             f"{partial}: was trained under {record['backend']!r}; resume it with "

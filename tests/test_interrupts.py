@@ -58,7 +58,9 @@ def test_killed_training_leaves_only_a_checkpoint_and_resumes(small_parquet, tmp
     process.kill()
     process.wait()
     assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.partial"]
+    # a kill during a checkpoint save may also leave its hidden scratch folder
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".run.partial."))
+    assert left == ["run.partial"]
     refused = run_cli("evaluate", str(out))
     assert refused.returncode == 5 and "no such run folder" in refused.stderr
 

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from fraudkeras.errors import ModelFileError, OutputError
-from fraudkeras.rundir import atomic_dir, check_run_dir, read_json
+from fraudkeras.rundir import (
+    atomic_dir,
+    atomic_file,
+    check_run_dir,
+    read_json,
+    remove_stale_scratch,
+    write_json,
+)
 
 
 def test_atomic_dir_appears_only_when_complete(tmp_path: Path) -> None:
@@ -50,3 +59,32 @@ def test_read_json_rejects_garbage(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ModelFileError, match="not valid JSON"):
         read_json(tmp_path / "bad.json")
+
+
+def test_atomic_file_replaces_whole_or_not_at_all(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError), atomic_file(target) as scratch:
+        scratch.write_text('{"a": ')
+        raise RuntimeError("killed mid-write")
+    assert read_json(target) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_outputs_get_the_umask_permissions_not_the_scratch_ones(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "f.json", {})
+        with atomic_dir(tmp_path / "run"):
+            pass
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "f.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "run").stat().st_mode) == 0o755
+
+
+def test_stale_scratch_of_one_target_is_removed(tmp_path: Path) -> None:
+    for name in (".run.partial-abc", ".run.old-def", ".other.partial-x", "run"):
+        (tmp_path / name).mkdir()
+    remove_stale_scratch(tmp_path / "run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.partial-x", "run"]
