@@ -72,17 +72,23 @@ def test_killed_training_leaves_only_a_checkpoint_and_resumes(small_parquet, tmp
 
 
 # A known bug: about 1 run in 10 in CI (torch and tensorflow) the process ignored
-# the SIGINT and trained to the end, exit 0. Not reproduced locally (0 of 26 runs).
+# the SIGINT and ran to the end, exit 0. Not reproduced locally (0 of 26 runs).
 # The likely cause, a KeyboardInterrupt raised inside a finalizer and discarded, is
-# now guarded against (fraudkeras.interrupts, tests/test_interrupts_guard.py);
-# these stay non-strict until CI shows the guard is enough.
-@pytest.mark.xfail(reason="SIGINT is sometimes lost during fit (known bug, issue 5)", strict=False)
+# now guarded against (fraudkeras.interrupts, tests/test_interrupts_guard.py). A
+# process that ran to completion (exit 0) is tried once more, so a one-off loss
+# does not fail CI while a SIGINT that never works still does.
+SIGNAL_ATTEMPTS = 2
+
+
 def test_ctrl_c_during_training_says_how_to_resume(small_parquet, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    process = start_training(small_parquet, out)
-    wait_for(lambda: epochs_done(out) >= 1, process)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    for attempt in range(SIGNAL_ATTEMPTS):
+        out = tmp_path / f"run{attempt}"
+        process = start_training(small_parquet, out)
+        wait_for(lambda out=out: epochs_done(out) >= 1, process)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+        if process.returncode != 0:
+            break
     assert process.returncode == 130, stderr
     assert f"fraudkeras train --resume {out}" in stderr
     assert "Traceback" not in stderr
@@ -90,24 +96,20 @@ def test_ctrl_c_during_training_says_how_to_resume(small_parquet, tmp_path: Path
 
 
 @only_backend("tensorflow")  # export always runs under TensorFlow
-@pytest.mark.parametrize(
-    "how",
-    [
-        signal.SIGKILL,
-        pytest.param(
-            signal.SIGINT,
-            marks=pytest.mark.xfail(reason="SIGINT is sometimes lost (known bug)", strict=False),
-        ),
-    ],
-)
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_killed_export_leaves_no_export_folder(trained_run, tmp_path: Path, how) -> None:
-    run = tmp_path / "run"
-    shutil.copytree(trained_run.run_dir, run)
-    process = start("export", str(run))
-    wait_for(lambda: any(p.name.startswith(".export.") for p in run.iterdir()), process)
-    time.sleep(0.5)  # well inside the conversions
-    os.kill(process.pid, how)
-    process.wait(timeout=120)
+    for attempt in range(SIGNAL_ATTEMPTS if how == signal.SIGINT else 1):
+        run = tmp_path / f"run{attempt}"
+        shutil.copytree(trained_run.run_dir, run)
+        process = start("export", str(run))
+        wait_for(lambda run=run: any(p.name.startswith(".export.") for p in run.iterdir()),
+                 process)  # fmt: skip
+        time.sleep(0.5)  # well inside the conversions
+        os.kill(process.pid, how)
+        process.wait(timeout=120)
+        if process.returncode != 0:
+            break
+    assert process.returncode == (130 if how == signal.SIGINT else -signal.SIGKILL)
     assert not (run / "export").exists()
     again = run_cli("export", str(run), "--formats", "litert")
     assert again.returncode == 0, again.stderr

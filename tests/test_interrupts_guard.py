@@ -4,8 +4,10 @@ raised again at the next safe point."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from fraudkeras import interrupts
 
 @pytest.fixture
 def installed(monkeypatch):
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)  # restored afterwards
     previous = signal.getsignal(signal.SIGINT)
     interrupts.install()
     yield
@@ -29,12 +32,40 @@ class _SignalledWhileFinalized:
             pass
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_an_interrupt_swallowed_by_a_finalizer_is_raised_again(installed) -> None:
+def test_an_interrupt_swallowed_by_a_finalizer_is_raised_again(installed, capsys) -> None:
     interrupts.check()  # nothing pending: no-op
     _SignalledWhileFinalized()  # KeyboardInterrupt raised in __del__ and discarded
     with pytest.raises(KeyboardInterrupt):
         interrupts.check()
+    assert "Exception ignored" not in capsys.readouterr().err  # no report of the swallow
+
+
+def test_an_interrupt_swallowed_by_a_gc_callback_is_raised_again(installed) -> None:
+    """The case seen in CI: JAX's ``_xla_gc_callback`` (Keras imports JAX)."""
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10_000):
+                pass
+
+    gc.callbacks.append(callback)
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(callback)
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.check()
+
+
+def test_other_unraisable_errors_are_still_reported() -> None:
+    from types import SimpleNamespace
+
+    seen: list[type] = []
+    hook = interrupts._QuietInterrupts(lambda unraisable: seen.append(unraisable.exc_type))
+    hook(SimpleNamespace(exc_type=KeyboardInterrupt))
+    hook(SimpleNamespace(exc_type=ValueError))
+    assert seen == [ValueError]
 
 
 def test_training_stops_at_the_next_batch_and_writes_nothing(
