@@ -64,7 +64,10 @@ def roc_curve(labels: np.ndarray, probabilities: np.ndarray, threshold: float, p
     fpr = float(flagged[labels == 0].mean()) if (labels == 0).any() else 0.0
     tpr = float(flagged[labels == 1].mean()) if (labels == 1).any() else 0.0
     ax.scatter(fpr, tpr, label=f"threshold {threshold:.4f}", **_MARK)
-    ax.set_xscale("symlog", linthresh=1e-3)
+    # the interesting part is a false-positive rate far below 1 %: log scale above 1e-4
+    ax.set_aspect("auto")  # the display asks for a square plot, which squashes a log axis
+    ax.set_xscale("symlog", linthresh=1e-4)
+    ax.set_xlim(0, 1)
     ax.set_title("ROC curve (test split; false-positive rate on a log scale)")
     ax.legend(loc="lower right")
     return _save(figure, path)
