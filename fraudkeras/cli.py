@@ -32,6 +32,7 @@ from fraudkeras.thresholds import (
     DEFAULT_REVIEW_COST,
     DEFAULT_TARGET_RECALL,
     STRATEGIES,
+    ThresholdPolicy,
 )
 from fraudkeras.thresholds import DEFAULT_STRATEGY as DEFAULT_THRESHOLD_STRATEGY
 from fraudkeras.validation import check_int
@@ -273,8 +274,6 @@ def _use_run_backend(run_dir: Path, backend: str | None) -> Path:
 
 
 def _threshold(args: argparse.Namespace) -> int:
-    from fraudkeras.thresholds import ThresholdPolicy
-
     policy = ThresholdPolicy(args.strategy, args.target_recall, args.review_cost)
     folder = _use_run_backend(args.run_dir, args.backend)
     from fraudkeras.evaluation import format_table, retune

@@ -37,14 +37,12 @@ DEFAULT_THRESHOLD = 0.5
 
 
 def evaluate(
-    run_dir: str | os.PathLike[str],
-    data: str | os.PathLike[str] | None = None,
-    policy: ThresholdPolicy | None = None,
+    run_dir: str | os.PathLike[str], data: str | os.PathLike[str] | None = None
 ) -> dict[str, Any]:
     """Re-evaluate a run folder's model on its test split, under the active backend.
 
     The data defaults to the source the run was trained on; the split, seed and
-    threshold policy are the run's unless ``policy`` is given. The result has the
+    threshold policy are the run's. The result has the
     layout of the run's ``metrics.json`` plus ``data_matches``: False (and a
     logged warning) when the data's fingerprint differs from the one recorded at
     training time.
@@ -53,7 +51,7 @@ def evaluate(
 
     run = RunPredictions.load(run_dir, data)
     metrics = evaluate_predictions(
-        run.validation, run.test, policy or TrainConfig.from_record(run.config).threshold_policy()
+        run.validation, run.test, TrainConfig.from_record(run.config).threshold_policy()
     )
     return {
         "backend": keras.backend.backend(),
@@ -183,20 +181,17 @@ def evaluate_predictions(
 def format_table(metrics: dict[str, Any]) -> str:
     """A plain-text table of the test metrics, for terminals and logs."""
     test = metrics["test"]
-    policy = metrics.get("threshold_policy", {"strategy": "f1"})
+    policy = recorded_policy(metrics)
     rows = [("", "@ 0.5", f"@ {policy['strategy']} {test['at_tuned']['threshold']:.4f}")]
     keys = ["precision", "recall", "f1", "tp", "fp", "fn", "tn"]
     if "cost" in test["at_tuned"]:
         keys += ["cost", "savings"]
     for key in keys:
         low, tuned = test["at_0.5"][key], test["at_tuned"][key]
-        fmt = (
-            "{:,.2f}"
-            if key in ("cost", "savings")
-            else "{:.4f}"
-            if isinstance(low, float)
-            else "{:d}"
-        )
+        if key in ("cost", "savings"):
+            fmt = "{:,.2f}"
+        else:
+            fmt = "{:.4f}" if isinstance(low, float) else "{:d}"
         rows.append((key, fmt.format(low), fmt.format(tuned)))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [
@@ -207,7 +202,7 @@ def format_table(metrics: dict[str, Any]) -> str:
     if "baseline_costs" in test:
         base = test["baseline_costs"]
         lines.append(
-            f"cost = missed fraud amount + {policy.get('review_cost', DEFAULT_REVIEW_COST):g} "
+            f"cost = missed fraud amount + {policy['review_cost']:g} "
             f"per false alarm; flag nothing {base['flag_nothing']:,.2f}, "
             f"flag everything {base['flag_everything']:,.2f}"
         )
@@ -249,5 +244,11 @@ def thresholds_record(metrics: dict[str, Any]) -> dict[str, Any]:
     return {
         "default": DEFAULT_THRESHOLD,
         "tuned": metrics["tuned_threshold"],
-        "policy": metrics.get("threshold_policy", {"strategy": "f1"}),
+        "policy": recorded_policy(metrics),
     }
+
+
+def recorded_policy(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The threshold policy a run's metrics record; runs made before thresholds had
+    strategies used the defaults (max F1)."""
+    return {**asdict(ThresholdPolicy()), **metrics.get("threshold_policy", {})}

@@ -22,7 +22,7 @@ import numpy as np
 
 from fraudkeras import error_analysis, rundir
 from fraudkeras.attribution import attributions
-from fraudkeras.evaluation import RunPredictions
+from fraudkeras.evaluation import RunPredictions, recorded_policy
 from fraudkeras.importance import DEFAULT_REPEATS, permutation_importance
 from fraudkeras.model import predict
 from fraudkeras.schema import FEATURES
@@ -178,7 +178,7 @@ def analyse(
     _add_reasons(run, errors)
     return {
         "threshold": threshold,
-        "threshold_policy": metrics.get("threshold_policy", {"strategy": "f1"}),
+        "threshold_policy": recorded_policy(metrics),
         "importance": {
             "split": "validation",
             "repeats": repeats,
@@ -229,7 +229,7 @@ def _draw(
     validation = run.validation
     plots.threshold_curves(
         curve(validation.labels, validation.probabilities, validation.amounts),
-        float(analysis["threshold_policy"].get("review_cost", 0.0)),
+        float(analysis["threshold_policy"]["review_cost"]),
         threshold,
         folder / PLOTS["thresholds"],
     )
@@ -293,17 +293,17 @@ def _document(
 
 
 def _policy_text(policy: dict[str, Any], threshold: float) -> str:
-    strategy = policy.get("strategy", "f1")
+    strategy = policy["strategy"]
     chosen = {
         "f1": "the highest F1",
-        "recall": f"the fewest alerts that catch at least {policy.get('target_recall', 0):.0%} "
+        "recall": f"the fewest alerts that catch at least {policy['target_recall']:.0%} "
         "of the frauds",
         "cost": "the lowest expected cost",
     }[strategy]
     return (
         f"Strategy '{strategy}': threshold {threshold:.4f}, chosen on the validation split as "
         f"{chosen}. A transaction is flagged when its fraud probability is at least the "
-        f"threshold. Expected cost = missed fraud amount + {policy.get('review_cost', 0):g} "
+        f"threshold. Expected cost = missed fraud amount + {policy['review_cost']:g} "
         "per false alarm; savings = cost of flagging nothing - cost."
     )
 
