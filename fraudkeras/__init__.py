@@ -12,10 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from fraudkeras.backend import BACKENDS, use_backend
-from fraudkeras.config import TrainConfig
-from fraudkeras.data import Transactions, load_transactions
-from fraudkeras.errors import (
+from fraudkeras._core.backend import BACKENDS, use_backend
+from fraudkeras._core.errors import (
     BackendError,
     DataError,
     ExportError,
@@ -25,41 +23,43 @@ from fraudkeras.errors import (
     ParameterError,
     TrainingError,
 )
-from fraudkeras.schema import FEATURES, LABEL
-from fraudkeras.splits import Split, split
-from fraudkeras.thresholds import ThresholdPolicy
+from fraudkeras.data.schema import FEATURES, LABEL
+from fraudkeras.data.splits import Split, split
+from fraudkeras.data.tables import Transactions, load_transactions
+from fraudkeras.metrics.thresholds import ThresholdPolicy
+from fraudkeras.runs.config import TrainConfig
 
 if TYPE_CHECKING:
-    from fraudkeras.artifacts import open_artifact
-    from fraudkeras.attribution import attributions, explain
+    from fraudkeras.analysis.attribution import attributions, explain
+    from fraudkeras.analysis.evaluation import evaluate, retune
+    from fraudkeras.analysis.importance import permutation_importance
+    from fraudkeras.analysis.report import write_report
     from fraudkeras.comparison import compare
-    from fraudkeras.evaluation import evaluate, retune
-    from fraudkeras.exporting import export
-    from fraudkeras.importance import permutation_importance
-    from fraudkeras.model import FraudMLP, load_model
-    from fraudkeras.report import write_report
-    from fraudkeras.scoring import ScoreResult, score
-    from fraudkeras.training import TrainedRun, resume, train
+    from fraudkeras.deploy.artifacts import open_artifact
+    from fraudkeras.deploy.export import export
+    from fraudkeras.deploy.scoring import ScoreResult, score
+    from fraudkeras.modeling.model import FraudMLP, load_model
+    from fraudkeras.training.train import TrainedRun, resume, train
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "FraudMLP": "fraudkeras.model",
-    "load_model": "fraudkeras.model",
-    "train": "fraudkeras.training",
-    "resume": "fraudkeras.training",
+    "FraudMLP": "fraudkeras.modeling.model",
+    "load_model": "fraudkeras.modeling.model",
+    "train": "fraudkeras.training.train",
+    "resume": "fraudkeras.training.train",
     "compare": "fraudkeras.comparison",
-    "export": "fraudkeras.exporting",
-    "TrainedRun": "fraudkeras.training",
-    "evaluate": "fraudkeras.evaluation",
-    "retune": "fraudkeras.evaluation",
-    "attributions": "fraudkeras.attribution",
-    "explain": "fraudkeras.attribution",
-    "permutation_importance": "fraudkeras.importance",
-    "write_report": "fraudkeras.report",
-    "open_artifact": "fraudkeras.artifacts",
-    "score": "fraudkeras.scoring",
-    "ScoreResult": "fraudkeras.scoring",
+    "export": "fraudkeras.deploy.export",
+    "TrainedRun": "fraudkeras.training.train",
+    "evaluate": "fraudkeras.analysis.evaluation",
+    "retune": "fraudkeras.analysis.evaluation",
+    "attributions": "fraudkeras.analysis.attribution",
+    "explain": "fraudkeras.analysis.attribution",
+    "permutation_importance": "fraudkeras.analysis.importance",
+    "write_report": "fraudkeras.analysis.report",
+    "open_artifact": "fraudkeras.deploy.artifacts",
+    "score": "fraudkeras.deploy.scoring",
+    "ScoreResult": "fraudkeras.deploy.scoring",
 }
 
 __all__ = [

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from fraudkeras import rundir
-from fraudkeras.backend import BACKENDS, is_installed
-from fraudkeras.crossbackend import predict_under, python_under
-from fraudkeras.data import load_transactions
-from fraudkeras.errors import BackendError, FraudKerasError
-from fraudkeras.splits import split
+from fraudkeras._core import files as rundir
+from fraudkeras._core.backend import BACKENDS, is_installed
+from fraudkeras._core.errors import BackendError, FraudKerasError
+from fraudkeras.data.splits import split
+from fraudkeras.data.tables import load_transactions
+from fraudkeras.jobs import predict_under, python_under
 
 COMPARE_JSON, COMPARE_MD, COMPARE_PNG = "compare.json", "compare.md", "compare.png"
 _ROWS = (
@@ -97,7 +97,7 @@ def compare(
         rundir.write_json(scratch / COMPARE_JSON, result)
         (scratch / COMPARE_MD).write_text(format_markdown(result))
         if plots:
-            from fraudkeras.plots import compare_chart
+            from fraudkeras.analysis.plots import compare_chart
 
             compare_chart(result, scratch / COMPARE_PNG)
     return result

@@ -74,8 +74,8 @@ def backend_cases(run: Path, data: str, repeats: int) -> dict[str, dict[str, flo
     """Keras predict and a direct compiled call, under this process's backend."""
     import keras
 
-    from fraudkeras.data import load_transactions
-    from fraudkeras.model import load_model
+    from fraudkeras.data.tables import load_transactions
+    from fraudkeras.modeling.model import load_model
 
     backend = keras.backend.backend()
     model = load_model(run / "model.keras")
@@ -113,8 +113,8 @@ def backend_cases(run: Path, data: str, repeats: int) -> dict[str, dict[str, flo
 
 def artifact_cases(run: Path, data: str, repeats: int) -> dict[str, dict[str, float]]:
     """Every exported artifact, opened the way ``fraudkeras score`` opens it."""
-    from fraudkeras.artifacts import open_artifact
-    from fraudkeras.data import load_transactions
+    from fraudkeras.data.tables import load_transactions
+    from fraudkeras.deploy.artifacts import open_artifact
 
     x = load_transactions(data).features().astype(np.float32)
     results = {}
@@ -163,8 +163,8 @@ def cli(*args: str) -> tuple[float, float]:
 
 def score_in_process(run: Path, data: str, out: Path) -> float:
     """Seconds for ``fraudkeras.score`` alone: imports and interpreter start excluded."""
-    from fraudkeras.artifacts import open_artifact
-    from fraudkeras.scoring import score
+    from fraudkeras.deploy.artifacts import open_artifact
+    from fraudkeras.deploy.scoring import score
 
     model = run / "export" / ARTIFACTS["LiteRT float32"]
     open_artifact(model)  # the first interpreter start pays one-off library loading

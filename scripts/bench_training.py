@@ -36,8 +36,8 @@ BATCH, LEARNING_RATE, HIDDEN = 256, 1e-3, (64, 32, 16)
 
 
 def training_rows(data: str) -> tuple[np.ndarray, np.ndarray]:
-    from fraudkeras.data import load_transactions
-    from fraudkeras.splits import split
+    from fraudkeras.data.splits import split
+    from fraudkeras.data.tables import load_transactions
 
     part = split(load_transactions(data), "stratified", 42).train
     return part.x, part.y.astype(np.float32)
@@ -156,8 +156,8 @@ def raw_tensorflow(x: np.ndarray, y: np.ndarray, epochs: int) -> list[float]:
 def keras_fit(x: np.ndarray, y: np.ndarray, epochs: int) -> list[float]:
     import keras
 
-    from fraudkeras.model import FraudMLP
-    from fraudkeras.training import EpochTimer, compile_model
+    from fraudkeras.modeling.model import FraudMLP
+    from fraudkeras.training.train import EpochTimer, compile_model
 
     keras.utils.set_random_seed(0)
     model = FraudMLP()

@@ -15,8 +15,8 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 if os.environ["KERAS_BACKEND"] == "torch":
     import torch  # noqa: F401  (torch before tensorflow, always)
 
-from fraudkeras.data import Transactions, load_transactions
-from fraudkeras.schema import LABEL
+from fraudkeras.data.schema import LABEL
+from fraudkeras.data.tables import Transactions, load_transactions
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +57,7 @@ def small(small_parquet: Path) -> Transactions:
 @pytest.fixture(scope="session")
 def trained_run(small: Transactions, tmp_path_factory: pytest.TempPathFactory):
     """One short training run under the active backend, saved as a run folder."""
-    from fraudkeras.training import train
+    from fraudkeras.training.train import train
 
     out = tmp_path_factory.mktemp("runs") / "run"
     return train(small, out=out, epochs=2, batch_size=128, seed=7)
@@ -66,7 +66,7 @@ def trained_run(small: Transactions, tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def exported(trained_run, tmp_path_factory: pytest.TempPathFactory):
     """A copy of ``trained_run`` with every export format, and its manifest."""
-    from fraudkeras.exporting import export
+    from fraudkeras.deploy.export import export
 
     run = tmp_path_factory.mktemp("export") / "run"
     shutil.copytree(trained_run.run_dir, run)

@@ -37,7 +37,7 @@ def make_model(features: np.ndarray, class_weight=(1.0, 1.0), seed: int = 0, opt
     (given an optimizer) compiled and built so a train step can run at once."""
     import keras
 
-    from fraudkeras.model import FraudMLP
+    from fraudkeras.modeling.model import FraudMLP
 
     keras.utils.set_random_seed(seed)
     model = FraudMLP(class_weight=class_weight)

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fraudkeras.artifacts import kind_of, open_artifact
-from fraudkeras.errors import ModelFileError
-from fraudkeras.exporting import FORMATS
-from fraudkeras.model import predict
+from fraudkeras._core.errors import ModelFileError
+from fraudkeras.deploy.artifacts import kind_of, open_artifact
+from fraudkeras.deploy.export import FORMATS
+from fraudkeras.modeling.model import predict
 
 
 def test_kind_follows_the_path(exported) -> None:

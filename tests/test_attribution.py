@@ -6,11 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fraudkeras.attribution import METHODS, attributions, baseline, explain, logit_gradients
-from fraudkeras.backend import BACKENDS, is_installed
-from fraudkeras.crossbackend import attributions_under
-from fraudkeras.errors import ParameterError
-from fraudkeras.model import load_model, predict
+from fraudkeras._core.backend import BACKENDS, is_installed
+from fraudkeras._core.errors import ParameterError
+from fraudkeras.analysis.attribution import (
+    METHODS,
+    attributions,
+    baseline,
+    explain,
+    logit_gradients,
+)
+from fraudkeras.jobs import attributions_under
+from fraudkeras.modeling.model import load_model, predict
 from helpers import BACKEND
 
 

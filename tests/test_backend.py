@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from fraudkeras import backend
-from fraudkeras.errors import BackendError, ParameterError
+from fraudkeras._core import backend
+from fraudkeras._core.errors import BackendError, ParameterError
 from helpers import BACKEND
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from fraudkeras._core.errors import DataError
 from fraudkeras.cli import main
-from fraudkeras.data import load_transactions
-from fraudkeras.errors import DataError
-from fraudkeras.schema import FEATURES, LABEL
+from fraudkeras.data.schema import FEATURES, LABEL
+from fraudkeras.data.tables import load_transactions
 from helpers import BACKEND
 
 
@@ -130,7 +130,7 @@ def test_python_loader_raises_data_error(frame, tmp_path: Path, bad: str) -> Non
     data = tmp_path / name
     write(frame, data)
     if bad in TRAINING_ONLY:  # a valid table; what fails is the split
-        from fraudkeras.splits import split
+        from fraudkeras.data.splits import split
 
         with pytest.raises(DataError, match=words):
             split(load_transactions(data))

@@ -11,9 +11,9 @@ import keras
 import numpy as np
 import pytest
 
-from fraudkeras.checkpoint import STATE_FILE, TrainingState, checkpoint_dir
-from fraudkeras.errors import ModelFileError, OutputError
-from fraudkeras.training import MEASUREMENTS, resume, train
+from fraudkeras._core.errors import ModelFileError, OutputError
+from fraudkeras.runs.checkpoint import STATE_FILE, TrainingState, checkpoint_dir
+from fraudkeras.training.train import MEASUREMENTS, resume, train
 
 
 @pytest.mark.parametrize("patience", [0, 1, 2, 3])

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from fraudkeras.class_weights import class_weights
-from fraudkeras.errors import ParameterError
+from fraudkeras._core.errors import ParameterError
+from fraudkeras.data.class_weights import class_weights
 
 LABELS = np.array([0] * 990 + [1] * 10)
 

@@ -9,10 +9,10 @@ import pytest
 from test_plots import assert_real_png
 
 from fraudkeras import comparison as compare_module
-from fraudkeras.backend import BACKENDS
+from fraudkeras._core.backend import BACKENDS
+from fraudkeras._core.errors import BackendError
 from fraudkeras.cli import main
 from fraudkeras.comparison import compare
-from fraudkeras.errors import BackendError
 from helpers import only_backend
 
 pytestmark = only_backend("jax")

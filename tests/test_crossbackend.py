@@ -11,10 +11,10 @@ import keras
 import numpy as np
 import pytest
 
-from fraudkeras.backend import BACKENDS, is_installed
-from fraudkeras.crossbackend import run_under, step_losses
-from fraudkeras.errors import BackendError, ModelFileError
-from fraudkeras.model import FraudMLP
+from fraudkeras._core.backend import BACKENDS, is_installed
+from fraudkeras._core.errors import BackendError, ModelFileError
+from fraudkeras.jobs import run_under, step_losses
+from fraudkeras.modeling.model import FraudMLP
 from helpers import only_backend
 
 TOLERANCE = 1e-4  # float32 with different kernels and summation orders, over 24 Adam steps

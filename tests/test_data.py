@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 from sklearn.utils import Bunch
 
-from fraudkeras import data as data_module
-from fraudkeras.data import cached_openml_path, load_transactions, sample_path
-from fraudkeras.errors import DataError
-from fraudkeras.schema import FEATURES, LABEL
+from fraudkeras._core.errors import DataError
+from fraudkeras.data import tables as data_module
+from fraudkeras.data.schema import FEATURES, LABEL
+from fraudkeras.data.tables import cached_openml_path, load_transactions, sample_path
 from helpers import SHARED_DATA
 
 SAMPLE_SHA256 = "4a979910a381a7f278682527ce74f80c5f13f4750db9fe7801dea4bbb0038e58"

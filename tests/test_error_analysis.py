@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import precision_score, recall_score
 
-from fraudkeras.error_analysis import (
+from fraudkeras._core.errors import ParameterError
+from fraudkeras.analysis.error_analysis import (
     AMOUNT_BANDS,
     precision_at_k_per_day,
     recall_by_amount,
     top_errors,
 )
-from fraudkeras.errors import ParameterError
 
 
 def synthetic(seed: int = 0, n: int = 4000):

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 
-from fraudkeras.evaluation import at_threshold, evaluate, format_table
+from fraudkeras.analysis.evaluation import at_threshold, evaluate, format_table
 
 
 def synthetic(seed: int = 0, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -73,9 +73,9 @@ def test_table_shows_every_number(trained_run) -> None:
 def test_retune_records_the_new_threshold_everywhere(exported, tmp_path) -> None:
     import shutil
 
-    from fraudkeras.evaluation import retune
-    from fraudkeras.model import load_model, predict
-    from fraudkeras.thresholds import ThresholdPolicy, choose_threshold
+    from fraudkeras.analysis.evaluation import retune
+    from fraudkeras.metrics.thresholds import ThresholdPolicy, choose_threshold
+    from fraudkeras.modeling.model import load_model, predict
 
     run = tmp_path / "run"
     shutil.copytree(exported[0], run)
@@ -90,8 +90,8 @@ def test_retune_records_the_new_threshold_everywhere(exported, tmp_path) -> None
     assert manifest["thresholds"]["tuned"] == metrics["tuned_threshold"]
     assert manifest["thresholds"]["policy"]["strategy"] == "recall"
     # independent: the threshold chosen on validation predictions, the recall reached there
-    from fraudkeras.data import load_transactions
-    from fraudkeras.splits import split
+    from fraudkeras.data.splits import split
+    from fraudkeras.data.tables import load_transactions
 
     config = json.loads((run / "config.json").read_text())
     validation = split(load_transactions(config["data"]), "stratified", 42).validation

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from fraudkeras.errors import DataError, ParameterError
-from fraudkeras.explaining import explain_run, format_explanation, parse_transaction
-from fraudkeras.model import load_model, predict
-from fraudkeras.schema import FEATURES
+from fraudkeras._core.errors import DataError, ParameterError
+from fraudkeras.analysis.explain import explain_run, format_explanation, parse_transaction
+from fraudkeras.data.schema import FEATURES
+from fraudkeras.modeling.model import load_model, predict
 
 
 def test_a_row_of_the_runs_data(trained_run, small) -> None:

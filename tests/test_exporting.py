@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from fraudkeras.artifacts import open_artifact
-from fraudkeras.errors import ModelFileError, OutputError, ParameterError
-from fraudkeras.exporting import FORMATS, MAX_PR_AUC_LOSS, PRECISION, export
-from fraudkeras.model import predict
-from fraudkeras.schema import FEATURES
+from fraudkeras._core.errors import ModelFileError, OutputError, ParameterError
+from fraudkeras.data.schema import FEATURES
+from fraudkeras.deploy.artifacts import open_artifact
+from fraudkeras.deploy.export import FORMATS, MAX_PR_AUC_LOSS, PRECISION, export
+from fraudkeras.modeling.model import predict
 from helpers import BACKEND, run_cli
 
 
@@ -128,8 +128,8 @@ def test_cli_missing_run_folder(tmp_path: Path) -> None:
 
 
 def test_quantized_artifacts_may_not_lose_pr_auc_but_may_gain(tmp_path: Path) -> None:
-    from fraudkeras.errors import ExportError
-    from fraudkeras.exporting import _check
+    from fraudkeras._core.errors import ExportError
+    from fraudkeras.deploy.export import _check
 
     path = tmp_path / "model_int8.tflite"
     path.write_bytes(b"tflite")

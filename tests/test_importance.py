@@ -7,9 +7,9 @@ import pytest
 from scipy.special import expit
 from sklearn.metrics import average_precision_score
 
-from fraudkeras.errors import ParameterError
-from fraudkeras.importance import PredictedClassifier, permutation_importance
-from fraudkeras.schema import FEATURES
+from fraudkeras._core.errors import ParameterError
+from fraudkeras.analysis.importance import PredictedClassifier, permutation_importance
+from fraudkeras.data.schema import FEATURES
 
 V14 = FEATURES.index("V14")
 
@@ -26,7 +26,7 @@ def test_only_the_feature_a_model_reads_matters(small) -> None:
 
 
 def test_a_feature_cut_out_of_the_trained_model_has_no_importance(trained_run) -> None:
-    from fraudkeras.model import load_model, predict
+    from fraudkeras.modeling.model import load_model, predict
 
     model = load_model(trained_run.run_dir / "model.keras")
     kernel = np.array(model.hidden[0].kernel)

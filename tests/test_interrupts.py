@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudkeras.checkpoint import STATE_FILE, checkpoint_dir
+from fraudkeras.runs.checkpoint import STATE_FILE, checkpoint_dir
 from helpers import BACKEND, only_backend, run_cli
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -74,7 +74,7 @@ def test_killed_training_leaves_only_a_checkpoint_and_resumes(small_parquet, tmp
 # A known bug: about 1 run in 10 in CI (torch and tensorflow) the process ignored
 # the SIGINT and ran to the end, exit 0. Not reproduced locally (0 of 26 runs).
 # The likely cause, a KeyboardInterrupt raised inside a finalizer and discarded, is
-# now guarded against (fraudkeras.interrupts, tests/test_interrupts_guard.py). A
+# now guarded against (fraudkeras._core.interrupts, tests/test_interrupts_guard.py). A
 # process that ran to completion (exit 0) is tried once more, so a one-off loss
 # does not fail CI while a SIGINT that never works still does.
 SIGNAL_ATTEMPTS = 2

@@ -1,4 +1,4 @@
-"""The sticky Ctrl-C of :mod:`fraudkeras.interrupts`, made deterministic: a SIGINT
+"""The sticky Ctrl-C of :mod:`fraudkeras._core.interrupts`, made deterministic: a SIGINT
 delivered inside a finalizer (where Python discards the KeyboardInterrupt) is
 raised again at the next safe point."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudkeras import interrupts
+from fraudkeras._core import interrupts
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_other_unraisable_errors_are_still_reported() -> None:
 def test_training_stops_at_the_next_batch_and_writes_nothing(
     installed, small, tmp_path: Path, monkeypatch
 ) -> None:
-    from fraudkeras.training import train
+    from fraudkeras.training.train import train
 
     monkeypatch.setattr(interrupts, "_pending", True)  # as if a SIGINT had been swallowed
     with pytest.raises(KeyboardInterrupt):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from fraudkeras.loss import weighted_binary_crossentropy
+from fraudkeras.modeling.loss import weighted_binary_crossentropy
 from helpers import numpy_weighted_bce
 
 

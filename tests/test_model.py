@@ -11,8 +11,8 @@ from keras import ops
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
-from fraudkeras.errors import ModelFileError
-from fraudkeras.model import FraudMLP, load_model, predict
+from fraudkeras._core.errors import ModelFileError
+from fraudkeras.modeling.model import FraudMLP, load_model, predict
 from helpers import make_model, numpy_weighted_bce
 
 

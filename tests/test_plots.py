@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fraudkeras import plots
-from fraudkeras.thresholds import curve
+from fraudkeras.analysis import plots
+from fraudkeras.metrics.thresholds import curve
 
 
 def assert_real_png(path: Path) -> None:

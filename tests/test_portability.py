@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fraudkeras.backend import BACKENDS, is_installed
-from fraudkeras.crossbackend import predict_under
-from fraudkeras.model import predict
+from fraudkeras._core.backend import BACKENDS, is_installed
+from fraudkeras.jobs import predict_under
+from fraudkeras.modeling.model import predict
 from helpers import BACKEND
 
 

@@ -13,14 +13,14 @@ def test_import_does_not_load_keras() -> None:
 
 
 def test_functions_stay_functions_after_their_modules_load() -> None:
-    import fraudkeras.attribution
+    import fraudkeras.analysis.attribution
+    import fraudkeras.analysis.evaluation
+    import fraudkeras.analysis.importance
+    import fraudkeras.analysis.report
     import fraudkeras.comparison
-    import fraudkeras.evaluation
-    import fraudkeras.exporting
-    import fraudkeras.importance
-    import fraudkeras.report
-    import fraudkeras.scoring
-    import fraudkeras.training
+    import fraudkeras.deploy.export
+    import fraudkeras.deploy.scoring
+    import fraudkeras.training.train
 
     names = (
         "train", "evaluate", "export", "compare", "score", "load_transactions", "split",

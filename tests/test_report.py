@@ -12,10 +12,10 @@ import pytest
 from sklearn.metrics import average_precision_score
 from test_plots import assert_real_png
 
-from fraudkeras import report as report_module
-from fraudkeras.errors import OutputError
-from fraudkeras.model import load_model, predict
-from fraudkeras.report import PLOTS, write_report
+from fraudkeras._core.errors import OutputError
+from fraudkeras.analysis import report as report_module
+from fraudkeras.analysis.report import PLOTS, write_report
+from fraudkeras.modeling.model import load_model, predict
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_existing_report_needs_force_and_a_failure_leaves_the_old_one(reported: 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("fraudkeras.plots.importance", broken)
+    monkeypatch.setattr("fraudkeras.analysis.plots.importance", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         write_report(reported, force=True, repeats=1)
     assert (reported / "report" / "report.md").read_text() == before

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fraudkeras.errors import ModelFileError, OutputError
-from fraudkeras.rundir import (
+from fraudkeras._core.errors import ModelFileError, OutputError
+from fraudkeras._core.files import (
     atomic_dir,
     atomic_file,
     check_run_dir,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudkeras.errors import DataError
-from fraudkeras.schema import FEATURES, LABEL, validate_frame
+from fraudkeras._core.errors import DataError
+from fraudkeras.data.schema import FEATURES, LABEL, validate_frame
 
 
 def frame(rows: int = 4, **overrides: object) -> pl.DataFrame:

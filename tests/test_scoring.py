@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, f1_score, recall_score
 
-from fraudkeras.artifacts import open_artifact
-from fraudkeras.errors import DataError, OutputError, ParameterError
-from fraudkeras.exporting import FORMATS
-from fraudkeras.schema import FEATURES, LABEL
-from fraudkeras.scoring import find_threshold, score
+from fraudkeras._core.errors import DataError, OutputError, ParameterError
+from fraudkeras.data.schema import FEATURES, LABEL
+from fraudkeras.deploy.artifacts import open_artifact
+from fraudkeras.deploy.export import FORMATS
+from fraudkeras.deploy.scoring import find_threshold, score
 from helpers import run_cli
 
 

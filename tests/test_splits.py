@@ -5,10 +5,10 @@ import polars as pl
 import pytest
 from sklearn.model_selection import train_test_split
 
-from fraudkeras.data import Transactions
-from fraudkeras.errors import DataError, ParameterError
-from fraudkeras.schema import LABEL
-from fraudkeras.splits import split
+from fraudkeras._core.errors import DataError, ParameterError
+from fraudkeras.data.schema import LABEL
+from fraudkeras.data.splits import split
+from fraudkeras.data.tables import Transactions
 
 
 def test_stratified_split_reproduces_the_notebooks_two_calls(sample: Transactions) -> None:

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_curve, recall_score
 
-from fraudkeras.errors import ParameterError
-from fraudkeras.thresholds import ThresholdPolicy, baselines, choose_threshold, costs, curve
+from fraudkeras._core.errors import ParameterError
+from fraudkeras.metrics.thresholds import ThresholdPolicy, baselines, choose_threshold, costs, curve
 
 
 def synthetic(seed: int = 0, n: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

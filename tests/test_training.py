@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
-from fraudkeras import rundir
-from fraudkeras.config import TrainConfig
-from fraudkeras.errors import OutputError, ParameterError, TrainingError
-from fraudkeras.model import FraudMLP, load_model, predict
-from fraudkeras.training import MEASUREMENTS, train
+from fraudkeras._core import files as rundir
+from fraudkeras._core.errors import OutputError, ParameterError, TrainingError
+from fraudkeras.modeling.model import FraudMLP, load_model, predict
+from fraudkeras.runs.config import TrainConfig
+from fraudkeras.training.train import MEASUREMENTS, train
 from helpers import BACKEND
 
 

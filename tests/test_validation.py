@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from fraudkeras.errors import ParameterError
-from fraudkeras.validation import check_choice, check_float, check_int
+from fraudkeras._core.errors import ParameterError
+from fraudkeras._core.validation import check_choice, check_float, check_int
 
 
 def test_check_int() -> None:

@@ -15,7 +15,7 @@ def test_train_step_is_pure_and_threads_metric_state(small) -> None:
     import jax
     import keras
 
-    from fraudkeras.train_steps import jax_steps
+    from fraudkeras.modeling.train_steps import jax_steps
 
     model = make_model(small.features(), optimizer=keras.optimizers.SGD(learning_rate=0.1))
     x, y = small.features()[:256].astype(np.float32), small.labels()[:256]
@@ -46,7 +46,7 @@ def test_train_step_is_pure_and_threads_metric_state(small) -> None:
 def test_test_step_updates_every_metric(small) -> None:
     import jax
 
-    from fraudkeras.train_steps import jax_steps
+    from fraudkeras.modeling.train_steps import jax_steps
 
     model = make_model(small.features())
     x, y = small.features()[:512].astype(np.float32), small.labels()[:512]
@@ -63,6 +63,6 @@ def test_test_step_updates_every_metric(small) -> None:
 
 
 def test_steps_module_matches_backend() -> None:
-    from fraudkeras import model
+    from fraudkeras.modeling import model
 
-    assert model._STEPS.__name__ == "fraudkeras.train_steps.jax_steps"
+    assert model._STEPS.__name__ == "fraudkeras.modeling.train_steps.jax_steps"

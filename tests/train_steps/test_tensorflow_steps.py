@@ -13,7 +13,7 @@ def test_train_step_runs_in_a_traced_function(small) -> None:
     import keras
     import tensorflow as tf
 
-    from fraudkeras.train_steps import tensorflow_steps
+    from fraudkeras.modeling.train_steps import tensorflow_steps
 
     model = make_model(small.features(), optimizer=keras.optimizers.SGD(learning_rate=1.0))
     x, y = small.features()[:256].astype(np.float32), small.labels()[:256]
@@ -29,6 +29,6 @@ def test_train_step_runs_in_a_traced_function(small) -> None:
 
 
 def test_steps_module_matches_backend() -> None:
-    from fraudkeras import model
+    from fraudkeras.modeling import model
 
-    assert model._STEPS.__name__ == "fraudkeras.train_steps.tensorflow_steps"
+    assert model._STEPS.__name__ == "fraudkeras.modeling.train_steps.tensorflow_steps"

@@ -12,7 +12,7 @@ pytestmark = only_backend("torch")
 def test_train_step_fills_grads_and_updates_in_place(small) -> None:
     import keras
 
-    from fraudkeras.train_steps import torch_steps
+    from fraudkeras.modeling.train_steps import torch_steps
 
     model = make_model(small.features(), optimizer=keras.optimizers.SGD(learning_rate=1.0))
     x, y = small.features()[:256].astype(np.float32), small.labels()[:256]
@@ -28,6 +28,6 @@ def test_train_step_fills_grads_and_updates_in_place(small) -> None:
 
 
 def test_steps_module_matches_backend() -> None:
-    from fraudkeras import model
+    from fraudkeras.modeling import model
 
-    assert model._STEPS.__name__ == "fraudkeras.train_steps.torch_steps"
+    assert model._STEPS.__name__ == "fraudkeras.modeling.train_steps.torch_steps"

@@ -1,0 +1,54 @@
+"""Choosing the Keras backend. Keras reads ``KERAS_BACKEND`` once, at import, so
+this must run before anything imports keras; afterwards it can only confirm."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+from fraudkeras._core.errors import BackendError, ParameterError
+
+BACKENDS = ("jax", "torch", "tensorflow")
+DEFAULT_BACKEND = "jax"
+_EXTRA = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}
+
+
+def is_installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def use_backend(name: str) -> str:
+    """Make ``name`` the Keras backend of this process and return it.
+
+    Raises ParameterError for an unknown name and BackendError when the
+    framework is not installed or Keras already runs on another backend.
+    """
+    if name not in BACKENDS:
+        raise ParameterError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+    if not is_installed(name):
+        raise BackendError(
+            f"backend {name!r} is not installed: pip install 'fraudkeras[{_EXTRA[name]}]'"
+        )
+    if "keras" in sys.modules:
+        current = active_backend()
+        if current != name:
+            raise BackendError(
+                f"Keras already runs on {current!r} in this process; start a new process "
+                f"with KERAS_BACKEND={name} (a backend cannot be switched once Keras is imported)"
+            )
+        return name
+    os.environ["KERAS_BACKEND"] = name
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner quiet
+    if name == "torch":
+        import torch  # noqa: F401  (torch must be imported before tensorflow: the reverse can segfault)
+    return name
+
+
+def active_backend() -> str:
+    """The backend Keras uses (or will use) in this process."""
+    if "keras" in sys.modules:
+        import keras
+
+        return str(keras.backend.backend())
+    return os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND)

@@ -1,0 +1,121 @@
+"""Run folders: written into a temporary sibling and renamed only when complete,
+so a crash or Ctrl-C never leaves a folder that looks finished."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fraudkeras._core.errors import ModelFileError, OutputError
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.json"
+DATA_FILE = "data.json"
+ENVIRONMENT_FILE = "environment.json"
+REQUIRED_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, DATA_FILE)
+
+
+@contextlib.contextmanager
+def atomic_file(target: Path) -> Iterator[Path]:
+    """Yield a scratch path beside ``target``; on success it replaces ``target``,
+    so a crash never leaves half a file. The scratch file goes in every case."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    scratch = Path(name)
+    try:
+        yield scratch
+        _default_mode(scratch, 0o666)
+        os.replace(scratch, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            scratch.unlink()
+
+
+def _default_mode(path: Path, full: int) -> None:
+    """Give a temporary file or folder (created private, 0600/0700) the permissions
+    an ordinary ``open`` or ``mkdir`` would have given it under the user's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(full & ~umask)
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """Write JSON atomically (see :func:`atomic_file`)."""
+    with atomic_file(path) as scratch:
+        scratch.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise ModelFileError(f"{path}: missing") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelFileError(f"{path}: not valid JSON ({error})") from error
+
+
+def check_output_dir(target: Path, *, force: bool) -> None:
+    """Refuse to replace an existing folder unless ``force``; check the parent is writable."""
+    if target.exists() and not force:
+        raise OutputError(f"{target}: exists already (use --force to replace it)")
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target}: exists and is not a folder")
+    parent = target.parent if str(target.parent) else Path(".")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise OutputError(f"{parent}: not writable")
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path, *, force: bool = False) -> Iterator[Path]:
+    """Yield a scratch folder beside ``target``; on success it replaces ``target``.
+
+    On any exception (KeyboardInterrupt included) the scratch folder is removed
+    and ``target`` is left as it was.
+    """
+    target = Path(target)
+    check_output_dir(target, force=force)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    try:
+        yield scratch
+        _default_mode(scratch, 0o777)
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+            os.replace(target, retired / target.name)
+            os.replace(scratch, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(scratch, target)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+
+def remove_stale_scratch(target: Path) -> None:
+    """Remove the scratch siblings a killed :func:`atomic_dir` for ``target`` left
+    behind (SIGKILL allows no clean-up). Only for a target this process owns."""
+    target = Path(target)
+    for pattern in (f".{target.name}.partial-*", f".{target.name}.old-*"):
+        for stale in target.parent.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def check_run_dir(run_dir: Path) -> Path:
+    """Return ``run_dir`` if it holds a finished run, else raise ModelFileError."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ModelFileError(f"{run_dir}: no such run folder")
+    missing = [name for name in REQUIRED_FILES if not (run_dir / name).is_file()]
+    if missing:
+        raise ModelFileError(f"{run_dir}: not a finished run folder (missing {', '.join(missing)})")
+    return run_dir

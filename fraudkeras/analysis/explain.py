@@ -1,0 +1,116 @@
+"""``fraudkeras explain``: one transaction's fraud probability and the features
+pushing it up or down (:mod:`fraudkeras.analysis.attribution`), for a row of the run's
+data or a transaction given as JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from fraudkeras._core import files as rundir
+from fraudkeras._core.errors import DataError, ParameterError
+from fraudkeras.analysis.attribution import explain
+from fraudkeras.data.schema import FEATURES, LABEL, validate_frame
+from fraudkeras.data.tables import load_transactions
+from fraudkeras.modeling.model import load_model
+
+
+def explain_run(
+    run_dir: Path,
+    *,
+    row: int | None = None,
+    transaction_json: str | None = None,
+    method: str = "integrated_gradients",
+) -> dict[str, Any]:
+    """Explain row ``row`` of the run's data, or the JSON transaction (one of the two)."""
+    if (row is None) == (transaction_json is None):
+        raise ParameterError("explain: give exactly one of row and transaction_json")
+    folder = rundir.check_run_dir(run_dir)
+    config = rundir.read_json(folder / rundir.CONFIG_FILE)
+    metrics = rundir.read_json(folder / rundir.METRICS_FILE)
+    if row is not None:
+        source, features, label = _data_row(config["data"], row)
+    else:
+        source, features, label = (
+            "transaction JSON",
+            parse_transaction(transaction_json or ""),
+            None,
+        )
+    model = load_model(folder / rundir.MODEL_FILE)
+    explanation = explain(model, np.asarray(features), method=method)
+    threshold = float(metrics["tuned_threshold"])
+    return {
+        "source": source,
+        "label": label,
+        "probability": explanation.probability,
+        "threshold": threshold,
+        "flagged": explanation.probability >= threshold,
+        "logit": explanation.logit,
+        "baseline_logit": explanation.baseline_logit,
+        "method": method,
+        "contributions": explanation.contributions,
+        "values": explanation.values,
+    }
+
+
+def _data_row(source: str, row: int) -> tuple[str, list[float], int | None]:
+    transactions = load_transactions(source)
+    if not 0 <= row < transactions.n_rows:
+        raise ParameterError(
+            f"--row {row}: {transactions.origin} has {transactions.n_rows:,d} rows "
+            f"(0 to {transactions.n_rows - 1})"
+        )
+    values = transactions.frame.row(row, named=True)
+    return f"row {row} of {transactions.origin}", [values[f] for f in FEATURES], values[LABEL]
+
+
+def parse_transaction(text: str) -> list[float]:
+    """A JSON object with the 30 features (or ``@FILE`` holding one), checked
+    like any input table."""
+    source = "--transaction-json"
+    if text.startswith("@"):
+        path = Path(text[1:])
+        source = str(path)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise DataError(f"{path}: cannot read ({error.strerror})") from error
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{source}: not valid JSON ({error.msg})") from error
+    if not isinstance(record, dict):
+        raise DataError(f"{source}: expected a JSON object of feature: value pairs")
+    if any(isinstance(v, (list, dict)) or v is None for v in record.values()):
+        raise DataError(f"{source}: every feature needs one number")
+    frame = validate_frame(pl.DataFrame([record]), source=source, require_label=False)
+    return [float(frame[f][0]) for f in FEATURES]
+
+
+def format_explanation(explained: dict[str, Any], *, top: int = 5) -> str:
+    """The explanation as a few lines for a terminal."""
+    contributions: dict[str, float] = explained["contributions"]
+    ranked = sorted(contributions, key=contributions.__getitem__)
+    up = [f for f in reversed(ranked) if contributions[f] > 0][:top]
+    down = [f for f in ranked if contributions[f] < 0][:top]
+    label = {None: "", 0: " (labelled normal)", 1: " (labelled fraud)"}[explained["label"]]
+    verdict = "flagged" if explained["flagged"] else "not flagged"
+    lines = [
+        f"{explained['source']}{label}: fraud probability {explained['probability']:.4f}, "
+        f"{verdict} at threshold {explained['threshold']:.4f}",
+        f"logit {explained['logit']:+.3f} against {explained['baseline_logit']:+.3f} for an "
+        f"average transaction ({explained['method'].replace('_', ' ')}, logit units; "
+        f"+1 multiplies the odds of fraud by {math.e:.2f})",
+    ]
+    for title, names in (("towards fraud", up), ("towards normal", down)):
+        lines.append(f"  pushing {title}:" + ("" if names else " none"))
+        lines += [
+            f"    {name:>6} = {explained['values'][name]:>12,.4f}   {contributions[name]:+.3f}"
+            for name in names
+        ]
+    return "\n".join(lines)

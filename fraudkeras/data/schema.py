@@ -1,0 +1,89 @@
+"""The transaction table's schema, and the one check every input goes through."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from fraudkeras._core.errors import DataError
+
+#: Model inputs, in the order every model and exported artifact expects them.
+FEATURES: tuple[str, ...] = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount")
+#: The label column: 1 = fraud, 0 = normal.
+LABEL = "Class"
+N_FEATURES = len(FEATURES)
+
+_SHOWN = 5  # how many offending names or values an error message lists
+
+
+def _names(items: list[str]) -> str:
+    shown = ", ".join(items[:_SHOWN])
+    return shown + (f" (and {len(items) - _SHOWN} more)" if len(items) > _SHOWN else "")
+
+
+def validate_frame(frame: pl.DataFrame, *, source: str, require_label: bool = True) -> pl.DataFrame:
+    """Check ``frame`` against the schema and return it with canonical dtypes.
+
+    Features come back as Float64 and the label (when present) as Int8. The
+    label is optional only when ``require_label`` is false (scoring new data);
+    there it is passed through, checked, so callers can report metrics.
+    Raises :class:`DataError` naming the first kind of problem found and every
+    column it affects.
+    """
+    columns = list(frame.columns)
+    expected = [*FEATURES, LABEL] if require_label or LABEL in columns else list(FEATURES)
+
+    missing = [c for c in expected if c not in columns]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {_names(missing)}")
+    extra = [c for c in columns if c not in expected]
+    if extra:
+        raise DataError(f"{source}: unexpected column(s) {_names(extra)}")
+    if columns != expected:
+        pairs = zip(columns, expected, strict=True)
+        position = next(i for i, (got, want) in enumerate(pairs) if got != want)
+        raise DataError(
+            f"{source}: columns are out of order: position {position + 1} holds "
+            f"{columns[position]!r} where {expected[position]!r} belongs "
+            f"(expected order: Time, V1..V28, Amount{', Class' if LABEL in expected else ''})"
+        )
+    if frame.height == 0:
+        raise DataError(f"{source}: no rows (header only or empty table)")
+
+    if LABEL in columns:
+        frame = frame.with_columns(_label_column(frame[LABEL], source))
+
+    non_numeric = [c for c in FEATURES if not frame.schema[c].is_numeric()]
+    if non_numeric:
+        kinds = ", ".join(f"{c} ({frame.schema[c]})" for c in non_numeric[:_SHOWN])
+        raise DataError(f"{source}: non-numeric feature column(s) {kinds}")
+
+    features = frame.select(pl.col(FEATURES).cast(pl.Float64))
+    bad_counts = features.select(
+        (pl.col(c).is_nan() | pl.col(c).is_infinite() | pl.col(c).is_null()).sum() for c in FEATURES
+    ).row(0)
+    bad = [f"{c}: {n}" for c, n in zip(FEATURES, bad_counts, strict=True) if n]
+    if bad:
+        raise DataError(f"{source}: missing, NaN or infinite values ({_names(bad)})")
+    if LABEL in columns:
+        return features.with_columns(frame[LABEL])
+    return features
+
+
+def _label_column(labels: pl.Series, source: str) -> pl.Series:
+    """Return the labels as Int8, accepting 0/1 as integers, floats or the strings "0"/"1"."""
+    if labels.null_count():
+        raise DataError(f"{source}: {labels.null_count()} missing value(s) in {LABEL}")
+    if labels.dtype == pl.String:
+        values = labels.unique().sort().to_list()
+        if not set(values) <= {"0", "1"}:
+            raise DataError(f"{source}: {LABEL} must hold 0 or 1, found {_names(values)}")
+        return labels.cast(pl.Int8)
+    if not labels.dtype.is_numeric():
+        raise DataError(f"{source}: {LABEL} must be numeric 0/1, got type {labels.dtype}")
+    as_float = labels.cast(pl.Float64)
+    outside = as_float.filter(~as_float.is_in([0.0, 1.0])).unique().sort().to_list()
+    if outside:
+        raise DataError(
+            f"{source}: {LABEL} must hold 0 or 1, found {_names([f'{v:g}' for v in outside])}"
+        )
+    return labels.cast(pl.Int8)

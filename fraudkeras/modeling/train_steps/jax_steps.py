@@ -1,0 +1,81 @@
+"""JAX: stateless steps. Gradients with ``jax.value_and_grad`` over
+``stateless_call``, updates with ``optimizer.stateless_apply``; metric state is
+threaded through explicitly (``update_state`` cannot mutate inside a jit)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import jax
+import keras
+
+if TYPE_CHECKING:
+    from fraudkeras.modeling.model import FraudMLP
+
+
+def _loss_and_logits(
+    model: FraudMLP,
+    trainable_variables: Any,
+    non_trainable_variables: Any,
+    x: Any,
+    y: Any,
+    training: bool,
+) -> tuple[Any, tuple[Any, Any]]:
+    logits, non_trainable_variables = model.stateless_call(
+        trainable_variables, non_trainable_variables, x, training=training, return_logits=True
+    )
+    return model.weighted_loss(y, logits), (logits, non_trainable_variables)
+
+
+def train_step(model: FraudMLP, state: Any, data: Any) -> tuple[dict[str, Any], Any]:
+    trainable, non_trainable, optimizer_variables, metrics_variables = state
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    grad_fn = jax.value_and_grad(_loss_and_logits, argnums=1, has_aux=True)
+    (loss, (logits, non_trainable)), gradients = grad_fn(
+        model, trainable, non_trainable, x, y, True
+    )
+    trainable, optimizer_variables = model.optimizer.stateless_apply(
+        optimizer_variables, gradients, trainable
+    )
+    logs, metrics_variables = update_metrics(
+        model, model.train_metrics, metrics_variables, loss, y, logits
+    )
+    return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
+
+
+def test_step(model: FraudMLP, state: Any, data: Any) -> tuple[dict[str, Any], Any]:
+    trainable, non_trainable, metrics_variables = state
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    loss, (logits, non_trainable) = _loss_and_logits(model, trainable, non_trainable, x, y, False)
+    logs, metrics_variables = update_metrics(
+        model, model.metrics, metrics_variables, loss, y, logits
+    )
+    return logs, (trainable, non_trainable, metrics_variables)
+
+
+def update_metrics(
+    model: FraudMLP,
+    metrics: Sequence[keras.metrics.Metric],
+    metrics_variables: list[Any],
+    loss: Any,
+    labels: Any,
+    logits: Any,
+) -> tuple[dict[str, Any], list[Any]]:
+    """Update ``metrics`` (a subset of ``model.metrics``) statelessly.
+
+    Walks ``model.metrics`` in order, each owning the next ``len(variables)``
+    entries of ``metrics_variables`` (the order of ``model.metrics_variables``);
+    metrics are matched by identity, and those not in ``metrics`` pass through.
+    """
+    chosen = {id(metric) for metric in metrics}
+    logs: dict[str, Any] = {}
+    updated: list[Any] = []
+    for metric in model.metrics:
+        own = metrics_variables[len(updated) : len(updated) + len(metric.variables)]
+        if id(metric) in chosen:
+            args, kwargs = model.metric_update_args(metric, loss, labels, logits)
+            own = metric.stateless_update_state(own, *args, **kwargs)
+            logs[metric.name] = metric.stateless_result(own)
+        updated.extend(own)
+    return logs, updated

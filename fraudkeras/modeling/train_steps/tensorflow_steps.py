@@ -1,0 +1,29 @@
+"""TensorFlow: gradients with ``tf.GradientTape``, stateful metric updates."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import keras
+import tensorflow as tf
+
+from fraudkeras.modeling.train_steps.stateful import update_metrics
+
+if TYPE_CHECKING:
+    from fraudkeras.modeling.model import FraudMLP
+
+
+def train_step(model: FraudMLP, data: Any) -> dict[str, Any]:
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    with tf.GradientTape() as tape:
+        logits = model(x, training=True, return_logits=True)
+        loss = model.weighted_loss(y, logits)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    model.optimizer.apply(gradients, model.trainable_variables)
+    return update_metrics(model, model.train_metrics, loss, y, logits)
+
+
+def test_step(model: FraudMLP, data: Any) -> dict[str, Any]:
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    logits = model(x, training=False, return_logits=True)
+    return update_metrics(model, model.metrics, model.weighted_loss(y, logits), y, logits)

@@ -1,0 +1,77 @@
+"""The training configuration: every choice that shapes a model, validated on
+construction. Free of Keras, so commands can check arguments before a backend
+is chosen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from fraudkeras.data.class_weights import DEFAULT_STRATEGY, class_weights
+from fraudkeras._core.errors import ParameterError
+from fraudkeras.data.splits import SPLIT_KINDS
+from fraudkeras.metrics.thresholds import (
+    DEFAULT_REVIEW_COST,
+    DEFAULT_TARGET_RECALL,
+    ThresholdPolicy,
+)
+from fraudkeras.metrics.thresholds import (
+    DEFAULT_STRATEGY as DEFAULT_THRESHOLD_STRATEGY,
+)
+from fraudkeras._core.validation import check_choice, check_float, check_int
+
+DEFAULT_HIDDEN_UNITS = (64, 32, 16)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every choice that shapes a trained model and its decision threshold;
+    validated on construction.
+    Defaults follow the notebook: Adam 1e-3, batch 256, 10 epochs, seed 42."""
+
+    split: str = "stratified"
+    class_weight: str = DEFAULT_STRATEGY
+    epochs: int = 10
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    seed: int = 42
+    split_seed: int = 42
+    patience: int = 5
+    hidden_units: tuple[int, ...] = field(default=DEFAULT_HIDDEN_UNITS)
+    threshold_strategy: str = DEFAULT_THRESHOLD_STRATEGY
+    target_recall: float = DEFAULT_TARGET_RECALL
+    review_cost: float = DEFAULT_REVIEW_COST
+
+    def __post_init__(self) -> None:
+        check_choice("split", self.split, SPLIT_KINDS)
+        if not isinstance(self.class_weight, str):
+            raise ParameterError(f"class_weight must be a string, got {self.class_weight!r}")
+        class_weights(np.array([0, 1]), self.class_weight)  # rejects unknown strategies early
+        check_int("epochs", self.epochs, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_float("learning_rate", self.learning_rate, low=0, low_inclusive=False)
+        check_int("seed", self.seed, minimum=0)
+        check_int("split_seed", self.split_seed, minimum=0)
+        check_int("patience", self.patience, minimum=0)
+        if not self.hidden_units:
+            raise ParameterError("hidden_units must name at least one layer size")
+        for units in self.hidden_units:
+            check_int("hidden_units", units, minimum=1)
+        object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
+        self.threshold_policy()  # validates the three threshold fields
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> TrainConfig:
+        """The config saved in a run's ``config.json`` or checkpoint (other keys,
+        such as ``backend``, are ignored; fields added since take their defaults)."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in record.items() if key in known}
+        if "hidden_units" in values:
+            values["hidden_units"] = tuple(values["hidden_units"])
+        return cls(**values)
+
+    def threshold_policy(self) -> ThresholdPolicy:
+        """How the run picks its decision threshold (see :mod:`fraudkeras.metrics.thresholds`)."""
+        return ThresholdPolicy(self.threshold_strategy, self.target_recall, self.review_cost)

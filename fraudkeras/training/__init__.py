@@ -1,0 +1,1 @@
+"""Training a model end to end into a run folder."""
