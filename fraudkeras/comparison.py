@@ -7,7 +7,6 @@ predictions on the test split are compared. This module never imports Keras.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -15,22 +14,21 @@ from typing import Any
 
 import numpy as np
 
-from fraudkeras._core import files as rundir
 from fraudkeras._core.backend import BACKENDS, is_installed
 from fraudkeras._core.errors import BackendError, FraudKerasError
+from fraudkeras._core.files import atomic_dir, check_output_dir, read_json, write_json
+from fraudkeras._core.subprocesses import predict_under, python_under
 from fraudkeras.data.splits import split
 from fraudkeras.data.tables import load_transactions
-from fraudkeras.jobs import predict_under, python_under
+from fraudkeras.metrics.tables import METRIC_ROWS, cell, lookup
+from fraudkeras.runs.layout import CONFIG_FILE, METRICS_FILE, MODEL_FILE
 
 COMPARE_JSON, COMPARE_MD, COMPARE_PNG = "compare.json", "compare.md", "compare.png"
+_QUALITY = METRIC_ROWS[:3]  # precision, recall, F1
 _ROWS = (
-    ("precision @ 0.5", ("test", "at_0.5", "precision"), "{:.4f}"),
-    ("recall @ 0.5", ("test", "at_0.5", "recall"), "{:.4f}"),
-    ("F1 @ 0.5", ("test", "at_0.5", "f1"), "{:.4f}"),
+    *((f"{label} @ 0.5", ("test", "at_0.5", key), fmt) for label, key, fmt in _QUALITY),
     ("tuned threshold", ("tuned_threshold",), "{:.4f}"),
-    ("precision @ tuned", ("test", "at_tuned", "precision"), "{:.4f}"),
-    ("recall @ tuned", ("test", "at_tuned", "recall"), "{:.4f}"),
-    ("F1 @ tuned", ("test", "at_tuned", "f1"), "{:.4f}"),
+    *((f"{label} @ tuned", ("test", "at_tuned", key), fmt) for label, key, fmt in _QUALITY),
     ("PR-AUC", ("test", "pr_auc"), "{:.4f}"),
     ("ROC-AUC", ("test", "roc_auc"), "{:.4f}"),
     ("epochs run", ("epochs_run",), "{:d}"),
@@ -58,14 +56,14 @@ def compare(
     the reason instead of stopping the comparison; if none trains, BackendError.
     """
     target = Path(out)
-    rundir.check_output_dir(target, force=force)
+    check_output_dir(target, force=force)
     transactions = load_transactions(data)  # fail early on bad data, before any training
     kind, seed = (
         _option(train_args, "--split", "stratified"),
         _option(train_args, "--split-seed", "42"),
     )
     split(transactions, kind, int(seed))  # and on data too small to split
-    with rundir.atomic_dir(target, force=force) as scratch:
+    with atomic_dir(target, force=force) as scratch:
         status: dict[str, str] = {}
         metrics: dict[str, dict[str, Any]] = {}
         for backend in backends:
@@ -83,7 +81,7 @@ def compare(
         if not trained:
             reasons = "; ".join(f"{backend}: {why}" for backend, why in status.items())
             raise BackendError(f"no backend trained ({reasons})")
-        config = rundir.read_json(scratch / "runs" / trained[0] / rundir.CONFIG_FILE)
+        config = read_json(scratch / "runs" / trained[0] / CONFIG_FILE)
         agreement = _agreement(transactions, config, trained, scratch)
         result = {
             "data": transactions.origin,
@@ -94,7 +92,7 @@ def compare(
             "metrics": metrics,
             "max_abs_diff": agreement,
         }
-        rundir.write_json(scratch / COMPARE_JSON, result)
+        write_json(scratch / COMPARE_JSON, result)
         (scratch / COMPARE_MD).write_text(format_markdown(result))
         if plots:
             from fraudkeras.analysis.plots import compare_chart
@@ -119,7 +117,7 @@ def _train_under(backend: str, data: str, run: Path, train_args: tuple[str, ...]
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         reason = lines[-1].removeprefix("fraudkeras: error: ") if lines else "no output"
         raise BackendError(reason)
-    metrics: dict[str, Any] = json.loads((run / rundir.METRICS_FILE).read_text())
+    metrics: dict[str, Any] = read_json(run / METRICS_FILE)
     return metrics
 
 
@@ -128,7 +126,7 @@ def _agreement(
 ) -> dict[str, dict[str, float]]:
     """max |p| difference on the test split: model trained under A, loaded under B."""
     test = split(transactions, config["split"], config["split_seed"]).test
-    models = [scratch / "runs" / backend / rundir.MODEL_FILE for backend in trained]
+    models = [scratch / "runs" / backend / MODEL_FILE for backend in trained]
     with tempfile.TemporaryDirectory() as work:
         loaded = {b: predict_under(b, models, test.x, Path(work)) for b in trained}
     return {
@@ -138,13 +136,6 @@ def _agreement(
         }
         for i, source in enumerate(trained)
     }
-
-
-def _cell(metrics: dict[str, Any], path: tuple[str, ...], fmt: str) -> str:
-    value: Any = metrics
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return "n/a" if value is None else fmt.format(value)
 
 
 def format_markdown(result: dict[str, Any]) -> str:
@@ -159,7 +150,7 @@ def format_markdown(result: dict[str, Any]) -> str:
     ]
     for label, path, fmt in _ROWS:
         cells = [
-            _cell(result["metrics"][b], path, fmt) if b in result["metrics"] else "-"
+            cell(lookup(result["metrics"][b], path), fmt) if b in result["metrics"] else "-"
             for b in backends
         ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")

@@ -60,7 +60,7 @@ def trained_run(small: Transactions, tmp_path_factory: pytest.TempPathFactory):
     from fraudkeras.training.train import train
 
     out = tmp_path_factory.mktemp("runs") / "run"
-    return train(small, out=out, epochs=2, batch_size=128, seed=7)
+    return train(small, out=out, epochs=2, batch_size=128, seed=7, report=False)
 
 
 @pytest.fixture(scope="session")

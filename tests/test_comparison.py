@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from test_plots import assert_real_png
 
 from fraudkeras import comparison as compare_module
 from fraudkeras._core.backend import BACKENDS
 from fraudkeras._core.errors import BackendError
 from fraudkeras.cli import main
 from fraudkeras.comparison import compare
-from helpers import only_backend
+from helpers import assert_real_png, only_backend
 
 pytestmark = only_backend("jax")
 FAST = ("--epochs", "1", "--batch-size", "256")
@@ -71,7 +70,7 @@ def test_failed_training_is_reported_not_raised(small_parquet: Path, tmp_path: P
 
 
 def test_no_backend_trained_is_an_error(small_parquet: Path, tmp_path: Path) -> None:
-    with pytest.raises(BackendError, match=r"no backend trained \(jax: failed: epochs must be"):
+    with pytest.raises(BackendError, match=r"no backend trained \(jax: failed: --epochs must be"):
         compare(small_parquet, out=tmp_path / "cmp", backends=("jax",),
                 train_args=("--epochs", "0"))  # fmt: skip
     assert list(tmp_path.iterdir()) == []

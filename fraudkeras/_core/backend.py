@@ -18,6 +18,18 @@ def is_installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+def default_backend() -> str:
+    """``$KERAS_BACKEND`` when it names a backend, else JAX (the one place for this choice)."""
+    configured = os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND)
+    return configured if configured in BACKENDS else DEFAULT_BACKEND
+
+
+def quiet_environment() -> dict[str, str]:
+    """Environment variables that keep TensorFlow's and XLA's C++ start-up logs off
+    the terminal; they must be set before those libraries load (``--debug`` skips them)."""
+    return {"TF_CPP_MIN_LOG_LEVEL": "2", "GRPC_VERBOSITY": "ERROR"}
+
+
 def use_backend(name: str) -> str:
     """Make ``name`` the Keras backend of this process and return it.
 
@@ -39,7 +51,8 @@ def use_backend(name: str) -> str:
             )
         return name
     os.environ["KERAS_BACKEND"] = name
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banner quiet
+    for key, value in quiet_environment().items():
+        os.environ.setdefault(key, value)
     if name == "torch":
         import torch  # noqa: F401  (torch must be imported before tensorflow: the reverse can segfault)
     return name

@@ -1,5 +1,5 @@
-"""Run folders: written into a temporary sibling and renamed only when complete,
-so a crash or Ctrl-C never leaves a folder that looks finished."""
+"""Files and folders written into a temporary sibling and renamed only when
+complete, so a crash or Ctrl-C never leaves an output that looks finished."""
 
 from __future__ import annotations
 
@@ -13,14 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from fraudkeras._core.errors import ModelFileError, OutputError
-
-MODEL_FILE = "model.keras"
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.json"
-HISTORY_FILE = "history.json"
-DATA_FILE = "data.json"
-ENVIRONMENT_FILE = "environment.json"
-REQUIRED_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, DATA_FILE)
 
 
 @contextlib.contextmanager
@@ -50,9 +42,14 @@ def _default_mode(path: Path, full: int) -> None:
 
 
 def write_json(path: Path, payload: Any) -> None:
-    """Write JSON atomically (see :func:`atomic_file`)."""
+    """Write JSON atomically (see :func:`atomic_file`). NaN and infinity are refused:
+    they are not JSON, and other tools reading our files would choke on them."""
+    try:
+        text = json.dumps(payload, indent=2, sort_keys=False, allow_nan=False)
+    except ValueError as error:
+        raise OutputError(f"{path}: cannot write a non-finite number as JSON ({error})") from error
     with atomic_file(path) as scratch:
-        scratch.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+        scratch.write_text(text + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -67,7 +64,7 @@ def read_json(path: Path) -> Any:
 def check_output_dir(target: Path, *, force: bool) -> None:
     """Refuse to replace an existing folder unless ``force``; check the parent is writable."""
     if target.exists() and not force:
-        raise OutputError(f"{target}: exists already (use --force to replace it)")
+        raise OutputError(f"{target}: exists already (force=True replaces it)")
     if target.exists() and not target.is_dir():
         raise OutputError(f"{target}: exists and is not a folder")
     parent = target.parent if str(target.parent) else Path(".")
@@ -108,14 +105,3 @@ def remove_stale_scratch(target: Path) -> None:
     for pattern in (f".{target.name}.partial-*", f".{target.name}.old-*"):
         for stale in target.parent.glob(pattern):
             shutil.rmtree(stale, ignore_errors=True)
-
-
-def check_run_dir(run_dir: Path) -> Path:
-    """Return ``run_dir`` if it holds a finished run, else raise ModelFileError."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ModelFileError(f"{run_dir}: no such run folder")
-    missing = [name for name in REQUIRED_FILES if not (run_dir / name).is_file()]
-    if missing:
-        raise ModelFileError(f"{run_dir}: not a finished run folder (missing {', '.join(missing)})")
-    return run_dir

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from fraudkeras._core import files as rundir
 from fraudkeras._core.errors import DataError, ParameterError
 from fraudkeras.analysis.attribution import explain
 from fraudkeras.data.schema import FEATURES, LABEL, validate_frame
-from fraudkeras.data.tables import load_transactions
-from fraudkeras.modeling.model import load_model
+from fraudkeras.data.tables import Transactions
+from fraudkeras.runs.folder import RunFolder
 
 
 def explain_run(
@@ -26,24 +26,23 @@ def explain_run(
     row: int | None = None,
     transaction_json: str | None = None,
     method: str = "integrated_gradients",
+    data: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Explain row ``row`` of the run's data, or the JSON transaction (one of the two)."""
+    """Explain row ``row`` of the run's data (found as :class:`RunFolder` finds it,
+    or at ``data``), or the JSON transaction (one of the two)."""
     if (row is None) == (transaction_json is None):
         raise ParameterError("explain: give exactly one of row and transaction_json")
-    folder = rundir.check_run_dir(run_dir)
-    config = rundir.read_json(folder / rundir.CONFIG_FILE)
-    metrics = rundir.read_json(folder / rundir.METRICS_FILE)
+    run = RunFolder(run_dir, data=data)
     if row is not None:
-        source, features, label = _data_row(config["data"], row)
+        source, features, label = _data_row(run.transactions, row)
     else:
         source, features, label = (
             "transaction JSON",
             parse_transaction(transaction_json or ""),
             None,
         )
-    model = load_model(folder / rundir.MODEL_FILE)
-    explanation = explain(model, np.asarray(features), method=method)
-    threshold = float(metrics["tuned_threshold"])
+    explanation = explain(run.model, np.asarray(features), method=method)
+    threshold = float(run.metrics["tuned_threshold"])
     return {
         "source": source,
         "label": label,
@@ -58,11 +57,10 @@ def explain_run(
     }
 
 
-def _data_row(source: str, row: int) -> tuple[str, list[float], int | None]:
-    transactions = load_transactions(source)
+def _data_row(transactions: Transactions, row: int) -> tuple[str, list[float], int | None]:
     if not 0 <= row < transactions.n_rows:
         raise ParameterError(
-            f"--row {row}: {transactions.origin} has {transactions.n_rows:,d} rows "
+            f"row {row}: {transactions.origin} has {transactions.n_rows:,d} rows "
             f"(0 to {transactions.n_rows - 1})"
         )
     values = transactions.frame.row(row, named=True)
@@ -72,7 +70,7 @@ def _data_row(source: str, row: int) -> tuple[str, list[float], int | None]:
 def parse_transaction(text: str) -> list[float]:
     """A JSON object with the 30 features (or ``@FILE`` holding one), checked
     like any input table."""
-    source = "--transaction-json"
+    source = "transaction_json"
     if text.startswith("@"):
         path = Path(text[1:])
         source = str(path)

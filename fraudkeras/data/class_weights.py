@@ -11,9 +11,9 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from fraudkeras._core.errors import ParameterError
 
-STRATEGIES = ("balanced", "sqrt", "none")
+WEIGHTINGS = ("balanced", "sqrt", "none")
 #: Chosen by scripts/bench_quality.py on the full data (see README).
-DEFAULT_STRATEGY = "none"
+DEFAULT_WEIGHTING = "none"
 _EXPLICIT = re.compile(r"^\s*0\s*:\s*(?P<normal>[^,]+),\s*1\s*:\s*(?P<fraud>[^,]+)$")
 
 
@@ -29,7 +29,7 @@ class ClassWeights:
         return {"strategy": self.strategy, "normal": self.normal, "fraud": self.fraud}
 
 
-def class_weights(labels: np.ndarray, strategy: str = DEFAULT_STRATEGY) -> ClassWeights:
+def class_weights(labels: np.ndarray, strategy: str = DEFAULT_WEIGHTING) -> ClassWeights:
     """Weights for ``strategy``.
 
     - ``balanced``: n / (2 n_c) per class, as the notebook and scikit-learn do;
@@ -41,9 +41,9 @@ def class_weights(labels: np.ndarray, strategy: str = DEFAULT_STRATEGY) -> Class
     if explicit:
         normal, fraud = (_positive(explicit[k], strategy) for k in ("normal", "fraud"))
         return ClassWeights(normal=normal, fraud=fraud, strategy="explicit")
-    if strategy not in STRATEGIES:
+    if strategy not in WEIGHTINGS:
         raise ParameterError(
-            f"class_weight must be one of {', '.join(STRATEGIES)} or '0:W0,1:W1', got {strategy!r}"
+            f"class_weight must be one of {', '.join(WEIGHTINGS)} or '0:W0,1:W1', got {strategy!r}"
         )
     if strategy == "none":
         return ClassWeights(normal=1.0, fraud=1.0, strategy=strategy)

@@ -94,9 +94,9 @@ class KerasArtifact:
         self.model = load_model(path)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        from fraudkeras.modeling.model import predict
+        from fraudkeras.modeling.model import fraud_probabilities
 
-        return predict(self.model, _as_input(features))
+        return fraud_probabilities(self.model, _as_input(features))
 
 
 class SavedModelArtifact:

@@ -21,14 +21,18 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from fraudkeras._core import files as rundir
 from fraudkeras._core import interrupts
 from fraudkeras._core.backend import active_backend, is_installed
 from fraudkeras._core.errors import BackendError, ExportError, ParameterError, first_line
+from fraudkeras._core.files import atomic_dir, check_output_dir, read_json, write_json
+from fraudkeras._core.provenance import environment
+from fraudkeras._core.subprocesses import run_job
 from fraudkeras.data.schema import FEATURES
 from fraudkeras.deploy.artifacts import INPUT_NAME, OUTPUT_NAME, SIGNATURE, open_artifact
+from fraudkeras.metrics.classification import thresholds_record
+from fraudkeras.runs.folder import RunFolder
+from fraudkeras.runs.layout import EXPORT_DIR, MANIFEST_FILE, check_run_dir
 
-EXPORT_DIR, MANIFEST_FILE = "export", "manifest.json"
 #: format name -> file or folder written under RUN_DIR/export/
 FORMATS = {
     "saved_model": "saved_model",
@@ -59,51 +63,47 @@ def export(
     formats: tuple[str, ...] = tuple(FORMATS),
     *,
     force: bool = False,
+    data: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Write ``RUN_DIR/export/`` (atomically) and return its manifest."""
-    folder = rundir.check_run_dir(Path(run_dir))
+    """Write ``RUN_DIR/export/`` (atomically) and return its manifest. ``data``
+    says where the run's training table is now, if it moved (the artifacts are
+    verified on its test split)."""
+    folder = check_run_dir(Path(run_dir))
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         named = ", ".join(unknown) or "(none)"
-        raise ParameterError(f"unknown export format(s) {named}: choose from {', '.join(FORMATS)}")
-    rundir.check_output_dir(folder / EXPORT_DIR, force=force)
+        raise ParameterError(
+            f"formats: unknown export format(s) {named}; choose from {', '.join(FORMATS)}"
+        )
+    check_output_dir(folder / EXPORT_DIR, force=force)
     if not is_installed("tensorflow"):
         raise BackendError("exporting needs TensorFlow: pip install 'fraudkeras[export]'")
     if "onnx" in formats and not (is_installed("tf2onnx") and is_installed("onnxruntime")):
         raise BackendError(
             "ONNX export needs tf2onnx and onnxruntime: pip install 'fraudkeras[export]' "
-            "(or leave onnx out of --formats)"
+            "(or leave onnx out of formats)"
         )
     if active_backend() != "tensorflow":
-        from fraudkeras.jobs import run_under
-
-        run_under("tensorflow", "export", folder, ",".join(formats), "force" if force else "")
-        manifest: dict[str, Any] = rundir.read_json(folder / EXPORT_DIR / MANIFEST_FILE)
+        where = "" if data is None else str(Path(data).resolve())
+        run_job("tensorflow", "export", folder, ",".join(formats), "force" if force else "", where)
+        manifest: dict[str, Any] = read_json(folder / EXPORT_DIR / MANIFEST_FILE)
         return manifest
-    return _export_here(folder, formats, force)
+    return _export_here(RunFolder(folder, data=data), formats, force)
 
 
-def _export_here(folder: Path, formats: tuple[str, ...], force: bool) -> dict[str, Any]:
-    # Imported here: these load Keras, which must already run under TensorFlow.
-    from fraudkeras.analysis.evaluation import thresholds_record
-    from fraudkeras.data.splits import split
-    from fraudkeras.data.tables import load_transactions
-    from fraudkeras.modeling.model import load_model, predict
-    from fraudkeras.training.train import environment
+def _export_here(run: RunFolder, formats: tuple[str, ...], force: bool) -> dict[str, Any]:
+    from fraudkeras.modeling.model import fraud_probabilities  # Keras, already on TensorFlow
 
-    config = rundir.read_json(folder / rundir.CONFIG_FILE)
-    metrics = rundir.read_json(folder / rundir.METRICS_FILE)
-    model = load_model(folder / rundir.MODEL_FILE)
-    parts = split(load_transactions(config["data"]), config["split"], config["split_seed"])
+    model, parts = run.model, run.split
     x, y = parts.test.x, parts.test.y
-    reference = predict(model, x)
+    reference = fraud_probabilities(model, x)
     # Artifacts output float32, where p rounds to exactly 1.0 above logit ~17; ties
     # there move PR-AUC by up to ~0.01 with no real change in the model. PR-AUC
     # changes are therefore measured against the Keras output rounded the same way.
     reference_pr_auc = float(average_precision_score(y, reference.astype(np.float32)))
 
     artifacts: dict[str, dict[str, Any]] = {}
-    with rundir.atomic_dir(folder / EXPORT_DIR, force=force) as scratch:
+    with atomic_dir(run.path / EXPORT_DIR, force=force) as scratch:
         saved_model = scratch / FORMATS["saved_model"]
         write_saved_model(model, saved_model)
         for name in formats:
@@ -121,15 +121,15 @@ def _export_here(folder: Path, formats: tuple[str, ...], force: bool) -> dict[st
             "features": list(FEATURES),
             "input": {"name": INPUT_NAME, "dtype": "float32", "shape": [None, len(FEATURES)]},
             "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [None, 1]},
-            "thresholds": thresholds_record(metrics),
-            "class_weight": metrics["class_weight"],
-            "training_backend": metrics["backend"],
-            "test_metrics": metrics["test"],
+            "thresholds": thresholds_record(run.metrics),
+            "class_weight": run.metrics["class_weight"],
+            "training_backend": run.metrics["backend"],
+            "test_metrics": run.metrics["test"],
             "reference_pr_auc": reference_pr_auc,
             "versions": environment(),
             "artifacts": artifacts,
         }
-        rundir.write_json(scratch / MANIFEST_FILE, manifest)
+        write_json(scratch / MANIFEST_FILE, manifest)
     return manifest
 
 

@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fraudkeras._core import files as rundir
 from fraudkeras._core import interrupts
 from fraudkeras._core.errors import OutputError
+from fraudkeras._core.files import read_json
 from fraudkeras._core.validation import check_float, check_int
-from fraudkeras.analysis.evaluation import DEFAULT_THRESHOLD, at_threshold, ranking_metrics
 from fraudkeras.data.schema import FEATURES, LABEL
 from fraudkeras.data.tables import iter_batches, write_table_atomic
 from fraudkeras.deploy.artifacts import open_artifact
-from fraudkeras.deploy.export import MANIFEST_FILE
+from fraudkeras.metrics.classification import DEFAULT_THRESHOLD, at_threshold, ranking_metrics
+from fraudkeras.runs.layout import MANIFEST_FILE, METRICS_FILE
 
 log = logging.getLogger("fraudkeras")
 
@@ -102,12 +102,12 @@ def find_threshold(model: Path) -> tuple[float, str]:
     folder = model.parent
     candidates = [
         (folder / MANIFEST_FILE, lambda m: m["thresholds"]["tuned"]),
-        (folder / rundir.METRICS_FILE, lambda m: m["tuned_threshold"]),
+        (folder / METRICS_FILE, lambda m: m["tuned_threshold"]),
     ]
     for path, pick in candidates:
         if path.is_file():
             with contextlib.suppress(KeyError, TypeError, ValueError):
-                value = float(pick(rundir.read_json(path)))
+                value = float(pick(read_json(path)))
                 if 0.0 <= value <= 1.0:
                     return value, f"tuned, from {path}"
     log.warning(

@@ -26,8 +26,8 @@ import numpy as np
 
 from fraudkeras._core.validation import check_choice, check_float
 
-STRATEGIES = ("f1", "recall", "cost")
-DEFAULT_STRATEGY = "f1"
+THRESHOLD_STRATEGIES = ("f1", "recall", "cost")
+DEFAULT_THRESHOLD_STRATEGY = "f1"
 DEFAULT_TARGET_RECALL = 0.9
 DEFAULT_REVIEW_COST = 5.0
 
@@ -36,12 +36,12 @@ DEFAULT_REVIEW_COST = 5.0
 class ThresholdPolicy:
     """How a run picks its threshold; validated on construction."""
 
-    strategy: str = DEFAULT_STRATEGY
+    strategy: str = DEFAULT_THRESHOLD_STRATEGY
     target_recall: float = DEFAULT_TARGET_RECALL
     review_cost: float = DEFAULT_REVIEW_COST
 
     def __post_init__(self) -> None:
-        check_choice("threshold strategy", self.strategy, STRATEGIES)
+        check_choice("threshold strategy", self.strategy, THRESHOLD_STRATEGIES)
         check_float("target_recall", self.target_recall, low=0, high=1, low_inclusive=False)
         check_float("review_cost", self.review_cost, low=0)
 

@@ -14,9 +14,9 @@ from scipy.special import expit
 
 from fraudkeras._core.errors import ModelFileError, first_line
 from fraudkeras.data.schema import N_FEATURES
+from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
 from fraudkeras.modeling.loss import weighted_binary_crossentropy
 from fraudkeras.modeling.train_steps import steps_for_backend
-from fraudkeras.runs.config import DEFAULT_HIDDEN_UNITS
 
 PREDICT_BATCH_SIZE = 8192
 _STEPS = steps_for_backend(keras.backend.backend())
@@ -155,7 +155,7 @@ def load_model(path: str | Path) -> FraudMLP:
     return model
 
 
-def predict(model: FraudMLP, features: np.ndarray) -> np.ndarray:
+def fraud_probabilities(model: FraudMLP, features: np.ndarray) -> np.ndarray:
     """Fraud probabilities as a flat float64 array, from the model's logits.
 
     The sigmoid runs in float64: in float32 every logit above ~17 becomes exactly

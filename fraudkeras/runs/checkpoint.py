@@ -16,15 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fraudkeras._core import files as rundir
+from fraudkeras._core import files
 from fraudkeras._core.errors import ModelFileError
+from fraudkeras.runs.layout import checkpoint_dir
+
+__all__ = ["TrainingState", "checkpoint_dir", "load", "save"]
 
 STATE_FILE = "state.json"
 LATEST_WEIGHTS, BEST_WEIGHTS = "latest.weights.h5", "best.weights.h5"
-
-
-def checkpoint_dir(run_dir: Path) -> Path:
-    return run_dir.with_name(run_dir.name + ".partial")
 
 
 @dataclass
@@ -82,13 +81,13 @@ def save(
 ) -> None:
     """Replace ``target`` with the state after this epoch (``run``: config and data)."""
     previous_best = target / BEST_WEIGHTS
-    with rundir.atomic_dir(target, force=True) as scratch:
+    with files.atomic_dir(target, force=True) as scratch:
         model.save_weights(scratch / LATEST_WEIGHTS)  # includes the optimizer's variables
         if improved:
             model.save_weights(scratch / BEST_WEIGHTS)
         else:
             (scratch / BEST_WEIGHTS).write_bytes(previous_best.read_bytes())
-        rundir.write_json(scratch / STATE_FILE, {**run, "state": state.as_dict()})
+        files.write_json(scratch / STATE_FILE, {**run, "state": state.as_dict()})
 
 
 def load(target: Path) -> tuple[dict[str, Any], TrainingState]:
@@ -98,7 +97,7 @@ def load(target: Path) -> tuple[dict[str, Any], TrainingState]:
     ]
     if not target.is_dir() or missing:
         raise ModelFileError(f"{target}: no resumable checkpoint here")
-    record = rundir.read_json(target / STATE_FILE)
+    record = files.read_json(target / STATE_FILE)
     try:
         return record, TrainingState.from_dict(record["state"])
     except (KeyError, TypeError, ValueError) as error:

@@ -9,20 +9,19 @@ from typing import Any
 
 import numpy as np
 
-from fraudkeras.data.class_weights import DEFAULT_STRATEGY, class_weights
+from fraudkeras.data.class_weights import DEFAULT_WEIGHTING, class_weights
 from fraudkeras._core.errors import ParameterError
 from fraudkeras.data.splits import SPLIT_KINDS
+from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
 from fraudkeras.metrics.thresholds import (
     DEFAULT_REVIEW_COST,
     DEFAULT_TARGET_RECALL,
+    DEFAULT_THRESHOLD_STRATEGY,
     ThresholdPolicy,
-)
-from fraudkeras.metrics.thresholds import (
-    DEFAULT_STRATEGY as DEFAULT_THRESHOLD_STRATEGY,
 )
 from fraudkeras._core.validation import check_choice, check_float, check_int
 
-DEFAULT_HIDDEN_UNITS = (64, 32, 16)
+
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class TrainConfig:
     Defaults follow the notebook: Adam 1e-3, batch 256, 10 epochs, seed 42."""
 
     split: str = "stratified"
-    class_weight: str = DEFAULT_STRATEGY
+    class_weight: str = DEFAULT_WEIGHTING
     epochs: int = 10
     batch_size: int = 256
     learning_rate: float = 1e-3

@@ -6,42 +6,33 @@ from __future__ import annotations
 import logging
 import math
 import os
-import platform
 import shutil
 import statistics
-import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from importlib import metadata
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from fraudkeras._core import files as rundir
 from fraudkeras._core import interrupts
-from fraudkeras._core.errors import (
-    BackendError,
-    DataError,
-    OutputError,
-    ParameterError,
-    TrainingError,
-)
-from fraudkeras.analysis.evaluation import evaluate_predictions, predictions
+from fraudkeras._core.errors import BackendError, OutputError, ParameterError, TrainingError
+from fraudkeras._core.files import check_output_dir, remove_stale_scratch
+from fraudkeras._core.provenance import peak_rss_mb
 from fraudkeras.data.class_weights import ClassWeights, class_weights
 from fraudkeras.data.splits import Split, split
 from fraudkeras.data.tables import Transactions, load_transactions
-from fraudkeras.modeling.model import FraudMLP
+from fraudkeras.metrics.classification import Predictions, evaluate_predictions
+from fraudkeras.modeling.model import FraudMLP, fraud_probabilities
 from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
+from fraudkeras.runs.folder import RunFolder, data_record, write_run_folder
+from fraudkeras.training.callbacks import EpochTimer, InterruptCheck, OneEpoch
 
 log = logging.getLogger("fraudkeras")
 
-#: metrics.json fields that are measurements of this machine, not results: every
-#: other number is identical when a run is repeated with the same seed and backend.
-MEASUREMENTS = ("train_seconds", "median_epoch_seconds", "peak_rss_mb")
 #: Train steps per compiled call; Keras's torch trainer runs eagerly and accepts only 1.
 STEPS_PER_EXECUTION = 1 if keras.backend.backend() == "torch" else 64
 
@@ -58,6 +49,19 @@ class TrainedRun:
     history: dict[str, list[float]]
     data: dict[str, Any]
     run_dir: Path | None = None
+    report_dir: Path | None = None
+
+
+@dataclass
+class _Output:
+    """Where a run goes and what is written beside it."""
+
+    out: Path | None
+    force: bool = False
+    report: bool = True
+    plots: bool = True
+    verbose: int | str = 0
+    callbacks: Sequence[keras.callbacks.Callback] = field(default_factory=tuple)
 
 
 def train(
@@ -65,68 +69,77 @@ def train(
     *,
     out: str | os.PathLike[str] | None = None,
     force: bool = False,
+    report: bool = True,
+    plots: bool = True,
     verbose: int | str = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     **options: Any,
 ) -> TrainedRun:
-    """Train, evaluate and (with ``out``) save a run folder.
+    """Train, evaluate and (with ``out``) save a run folder with its report.
 
     ``options`` are the fields of :class:`TrainConfig` (``split``,
     ``class_weight``, ``epochs``, ``batch_size``, ``learning_rate``, ``seed``
     (initial weights and shuffling), ``split_seed``, ``patience``,
-    ``hidden_units``). The model trains under the active Keras
-    backend, stops early on validation PR-AUC (best weights restored) or on a
-    NaN loss, and is evaluated on the test split with scikit-learn. With
-    ``out``, every epoch is checkpointed to ``OUT.partial/`` so that an
-    interrupted run can be finished with :func:`resume`. ``callbacks`` are
-    extra Keras callbacks, passed to every epoch's ``fit``.
+    ``hidden_units`` and the threshold policy). The model trains under the
+    active Keras backend, stops early on validation PR-AUC (best weights
+    restored) or on a NaN loss, and is evaluated on the test split with
+    scikit-learn. With ``out``, every epoch is checkpointed to ``OUT.partial/``
+    so that an interrupted run can be finished with :func:`resume`, and
+    ``OUT/report/`` is written unless ``report=False`` (``plots=False``: tables
+    only). ``callbacks`` are extra Keras callbacks, passed to every epoch's ``fit``.
     """
     try:
         config = TrainConfig(**options)
     except TypeError as error:
         raise ParameterError(f"train(): {error}") from error
     if out is not None:
-        rundir.check_output_dir(Path(out), force=force)
+        check_output_dir(Path(out), force=force)
     transactions = data if isinstance(data, Transactions) else load_transactions(data)
-    return _train(transactions, config, out, force, verbose, callbacks)
+    output = _Output(None if out is None else Path(out), force, report, plots, verbose, callbacks)
+    return _train(transactions, config, output)
 
 
 def resume(
     run_dir: str | os.PathLike[str],
     *,
+    data: str | os.PathLike[str] | None = None,
+    report: bool = True,
+    plots: bool = True,
     verbose: int | str = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainedRun:
     """Finish a run that was interrupted, from its last completed epoch.
 
-    Needs the same backend and the same data as the interrupted run; ends with
-    the metrics an uninterrupted run with the same seed would have.
+    Needs the same backend and the same data (``data``: where it is now, if it
+    moved) as the interrupted run; ends with the metrics an uninterrupted run
+    with the same seed would have.
     """
     target = Path(run_dir)
     partial = checkpoint.checkpoint_dir(target)
     record, state = checkpoint.load(partial)
     if target.exists():
         raise OutputError(f"{target}: exists already; there is nothing to resume")
-    rundir.remove_stale_scratch(partial)  # a checkpoint save cut short by a kill
+    remove_stale_scratch(partial)  # a checkpoint save cut short by a kill
     if record["backend"] != keras.backend.backend():
         raise BackendError(
-            f"{partial}: was trained under {record['backend']!r}; resume it with "
-            f"--backend {record['backend']} (now {keras.backend.backend()!r})"
+            f"{partial}: was trained under {record['backend']!r}; resume it under that "
+            f"backend (now {keras.backend.backend()!r})"
         )
     config = TrainConfig.from_record(record["config"])
-    transactions = load_transactions(record["data"])
+    transactions = load_transactions(data if data is not None else record["data"])
     if transactions.fingerprint() != record["fingerprint"]:
-        raise DataError(f"{record['data']}: differs from the data {target} was training on")
-    return _train(transactions, config, target, False, verbose, callbacks, resume_from=state)
+        raise ParameterError(
+            f"{transactions.origin}: differs from the data {target} was training on; "
+            "pass data= the same table"
+        )
+    output = _Output(target, False, report, plots, verbose, callbacks)
+    return _train(transactions, config, output, resume_from=state)
 
 
 def _train(
     transactions: Transactions,
     config: TrainConfig,
-    out: str | os.PathLike[str] | None,
-    force: bool,
-    verbose: int | str,
-    callbacks: Sequence[keras.callbacks.Callback],
+    output: _Output,
     resume_from: checkpoint.TrainingState | None = None,
 ) -> TrainedRun:
     parts = split(transactions, config.split, config.split_seed)
@@ -135,12 +148,61 @@ def _train(
         raise ParameterError(
             f"batch_size {config.batch_size} exceeds the {len(parts.train.y)} training rows"
         )
+    model = build_model(config, weights, parts.train.x)
+    fingerprint = transactions.fingerprint()  # hashes the whole table: once
+    record = {
+        "backend": keras.backend.backend(),
+        "data": transactions.source,
+        "fingerprint": fingerprint,
+        "config": asdict(config),
+    }
+    started = time.perf_counter()
+    state, epoch_seconds = _fit_epochs(model, parts, config, output, record, resume_from)
+    train_seconds = time.perf_counter() - started
 
+    metrics = {
+        "backend": keras.backend.backend(),
+        "split": config.split,
+        "class_weight": weights.as_dict(),
+        "train_seconds": round(train_seconds, 3),
+        "median_epoch_seconds": round(statistics.median(epoch_seconds), 4),
+        "peak_rss_mb": peak_rss_mb(),
+        "epochs_run": state.epochs_done,
+        "best_epoch": state.best_epoch + 1,
+        **evaluate_predictions(
+            _predictions(model, parts.validation),
+            _predictions(model, parts.test),
+            config.threshold_policy(),
+        ),
+    }
+    history = state.history
+    data = data_record(transactions, fingerprint, parts, output.out or Path.cwd())
+    run = TrainedRun(model, config, parts, weights, metrics, history, data)
+    if output.out is not None:
+        _save(run, transactions, output)
+    return run
+
+
+def build_model(config: TrainConfig, weights: ClassWeights, train_x: np.ndarray) -> FraudMLP:
+    """A compiled FraudMLP, seeded and with its scaler adapted to the training rows."""
     keras.utils.set_random_seed(config.seed)
     model = FraudMLP(config.hidden_units, class_weight=(weights.normal, weights.fraud))
-    model.adapt(parts.train.x)
-    compile_model(model, config.learning_rate, math.ceil(len(parts.train.y) / config.batch_size))
-    partial = checkpoint.checkpoint_dir(Path(out)) if out is not None else None
+    model.adapt(train_x)
+    compile_model(model, config.learning_rate, math.ceil(len(train_x) / config.batch_size))
+    return model
+
+
+def _fit_epochs(
+    model: FraudMLP,
+    parts: Split,
+    config: TrainConfig,
+    output: _Output,
+    record: dict[str, Any],
+    resume_from: checkpoint.TrainingState | None,
+) -> tuple[checkpoint.TrainingState, list[float]]:
+    """Fit one epoch at a time, checkpointing and stopping early; leaves the
+    model with the best epoch's weights."""
+    partial = checkpoint.checkpoint_dir(output.out) if output.out is not None else None
     state = resume_from or checkpoint.TrainingState()
     best_weights = model.get_weights()
     if resume_from is not None and partial is not None:
@@ -148,17 +210,9 @@ def _train(
         model.load_weights(partial / checkpoint.BEST_WEIGHTS)
         best_weights = model.get_weights()
         model.load_weights(partial / checkpoint.LATEST_WEIGHTS)
-        log.info("resuming %s after epoch %d of %d", out, state.epochs_done, config.epochs)
-    fingerprint = transactions.fingerprint()  # hashes the whole table: once
-    run_record = {
-        "backend": keras.backend.backend(),
-        "data": transactions.source,
-        "fingerprint": fingerprint,
-        "config": asdict(config),
-    }
-
+        log.info("resuming %s after epoch %d of %d", output.out, state.epochs_done, config.epochs)
     timer = EpochTimer()
-    started = time.perf_counter()
+    callbacks = [keras.callbacks.TerminateOnNaN(), timer, InterruptCheck(), OneEpoch()]
     while state.epochs_done < config.epochs and not state.stopped:
         epoch = state.epochs_done
         # Our own shuffle, a pure function of (seed, epoch): Keras shuffles with
@@ -169,11 +223,11 @@ def _train(
             parts.train.y[order],
             validation_data=(parts.validation.x, parts.validation.y),
             initial_epoch=epoch,
-            epochs=epoch + 1,
+            epochs=config.epochs,
             batch_size=config.batch_size,
             shuffle=False,
-            callbacks=[keras.callbacks.TerminateOnNaN(), timer, InterruptCheck(), *callbacks],
-            verbose=verbose,
+            callbacks=[*callbacks, *output.callbacks],
+            verbose=output.verbose,
         )
         interrupts.check()
         logs = {name: values[-1] for name, values in fitted.history.items() if values}
@@ -182,46 +236,43 @@ def _train(
                 shutil.rmtree(partial, ignore_errors=True)
             raise TrainingError(
                 f"training diverged: loss became NaN/inf in epoch {epoch + 1} "
-                f"(try a lower learning rate than {config.learning_rate:g})"
+                f"(try a lower learning_rate than {config.learning_rate:g})"
             )
         logs["epoch_seconds"] = timer.seconds[-1]
         improved = state.record(logs, monitor="val_pr_auc", patience=config.patience)
         if improved:
             best_weights = model.get_weights()
         if partial is not None:
-            checkpoint.save(partial, model, state, run_record, improved)
-    train_seconds = time.perf_counter() - started
+            checkpoint.save(partial, model, state, record, improved)
     model.set_weights(best_weights)
-    history = state.history
+    return state, state.history["epoch_seconds"]
 
-    evaluation = evaluate_predictions(
-        predictions(model, parts.validation),
-        predictions(model, parts.test),
-        config.threshold_policy(),
+
+def _predictions(model: FraudMLP, part: Any) -> Predictions:
+    return Predictions(part.y, fraud_probabilities(model, part.x), part.amounts)
+
+
+def _save(run: TrainedRun, transactions: Transactions, output: _Output) -> None:
+    """Write the run folder, drop the checkpoint, then the report from memory."""
+    assert output.out is not None
+    config = {"backend": run.metrics["backend"], "data": run.data["source"], **asdict(run.config)}
+    run.run_dir = write_run_folder(
+        output.out,
+        force=output.force,
+        model=run.model,
+        config=config,
+        metrics=run.metrics,
+        history=run.history,
+        data=run.data,
     )
-    metrics = {
-        "backend": keras.backend.backend(),
-        "split": config.split,
-        "class_weight": weights.as_dict(),
-        "train_seconds": round(train_seconds, 3),
-        "median_epoch_seconds": round(statistics.median(history["epoch_seconds"]), 4),
-        "peak_rss_mb": peak_rss_mb(),
-        "epochs_run": state.epochs_done,
-        "best_epoch": state.best_epoch + 1,
-        **evaluation,
-    }
-    data_record = {
-        "source": transactions.source,
-        "origin": transactions.origin,
-        "fingerprint": fingerprint,
-        "split": parts.summary(),
-    }
-    result = TrainedRun(model, config, parts, weights, metrics, history, data_record)
-    if out is not None:
-        result.run_dir = save_run(result, Path(out), force=force)
-        if partial is not None:
-            shutil.rmtree(partial, ignore_errors=True)
-    return result
+    shutil.rmtree(checkpoint.checkpoint_dir(output.out), ignore_errors=True)
+    if output.report:
+        from fraudkeras.analysis.report import write_report
+
+        folder = RunFolder.of_trained(
+            run.run_dir, transactions=transactions, split=run.split, model=run.model
+        )
+        run.report_dir = write_report(folder, plots=output.plots, force=True)
 
 
 def compile_model(model: FraudMLP, learning_rate: float, steps_per_epoch: int) -> None:
@@ -237,77 +288,3 @@ def compile_model(model: FraudMLP, learning_rate: float, steps_per_epoch: int) -
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         steps_per_execution=max(1, min(STEPS_PER_EXECUTION, steps_per_epoch)),
     )
-
-
-class InterruptCheck(keras.callbacks.Callback):
-    """Re-raises a Ctrl-C that a finalizer swallowed (see :mod:`fraudkeras._core.interrupts`)."""
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        interrupts.check()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        interrupts.check()
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall-clock seconds per epoch (the first includes compilation)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.seconds.append(round(time.perf_counter() - self._start, 4))
-
-
-def peak_rss_mb() -> float | None:
-    """This process's peak resident memory in MiB (None where unsupported)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
-
-
-def save_run(run: TrainedRun, target: Path, *, force: bool = False) -> Path:
-    """Write the run folder atomically (see :func:`fraudkeras._core.files.atomic_dir`)."""
-    with rundir.atomic_dir(target, force=force) as scratch:
-        run.model.save(scratch / rundir.MODEL_FILE)
-        config = {
-            "backend": run.metrics["backend"],
-            "data": run.data["source"],
-            **asdict(run.config),
-        }
-        rundir.write_json(scratch / rundir.CONFIG_FILE, config)
-        rundir.write_json(scratch / rundir.METRICS_FILE, run.metrics)
-        rundir.write_json(scratch / rundir.HISTORY_FILE, run.history)
-        rundir.write_json(scratch / rundir.DATA_FILE, run.data)
-        rundir.write_json(scratch / rundir.ENVIRONMENT_FILE, environment())
-    return target
-
-
-def environment() -> dict[str, str]:
-    """Versions of Python and every library that can change a result."""
-    versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in (
-        "fraudkeras",
-        "keras",
-        "numpy",
-        "polars",
-        "scikit-learn",
-        "jax",
-        "jaxlib",
-        "torch",
-        "tensorflow",
-        "tensorflow-cpu",
-    ):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions

@@ -10,7 +10,6 @@ from fraudkeras._core.errors import ModelFileError, OutputError
 from fraudkeras._core.files import (
     atomic_dir,
     atomic_file,
-    check_run_dir,
     read_json,
     remove_stale_scratch,
     write_json,
@@ -45,14 +44,6 @@ def test_force_replaces_and_no_force_refuses(tmp_path: Path) -> None:
         (scratch / "new.txt").write_text("new")
     assert [p.name for p in target.iterdir()] == ["new.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
-
-
-def test_check_run_dir_names_what_is_missing(tmp_path: Path) -> None:
-    with pytest.raises(ModelFileError, match="no such run folder"):
-        check_run_dir(tmp_path / "nope")
-    (tmp_path / "model.keras").write_bytes(b"x")
-    with pytest.raises(ModelFileError, match=r"missing config\.json, metrics\.json, data\.json"):
-        check_run_dir(tmp_path)
 
 
 def test_read_json_rejects_garbage(tmp_path: Path) -> None:

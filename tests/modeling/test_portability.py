@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from fraudkeras._core.backend import BACKENDS, is_installed
-from fraudkeras.jobs import predict_under
-from fraudkeras.modeling.model import predict
+from fraudkeras._core.subprocesses import predict_under
+from fraudkeras.modeling.model import fraud_probabilities
 from helpers import BACKEND
 
 
@@ -21,6 +21,6 @@ def test_saved_model_loads_under(target: str, trained_run, tmp_path: Path) -> No
         pytest.skip(f"{target} is not installed")
     x = trained_run.split.test.x
     (there,) = predict_under(target, [trained_run.run_dir / "model.keras"], x, tmp_path)
-    here = predict(trained_run.model, x)
+    here = fraud_probabilities(trained_run.model, x)
     assert there.shape == here.shape
     assert np.max(np.abs(there - here)) <= 1e-5, f"{BACKEND} -> {target}"

@@ -13,7 +13,9 @@ import pytest
 
 from fraudkeras._core.errors import ModelFileError, OutputError
 from fraudkeras.runs.checkpoint import STATE_FILE, TrainingState, checkpoint_dir
-from fraudkeras.training.train import MEASUREMENTS, resume, train
+from fraudkeras.training.train import resume, train
+
+from helpers import MEASUREMENTS
 
 
 @pytest.mark.parametrize("patience", [0, 1, 2, 3])

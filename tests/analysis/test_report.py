@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
-from test_plots import assert_real_png
 
 from fraudkeras._core.errors import OutputError
-from fraudkeras.analysis import report as report_module
 from fraudkeras.analysis.report import PLOTS, write_report
-from fraudkeras.modeling.model import load_model, predict
+from fraudkeras.metrics.tables import METRIC_ROWS
+from fraudkeras.modeling.model import fraud_probabilities, load_model
+from helpers import assert_real_png
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +36,12 @@ def test_analysis_numbers_match_independent_computations(reported: Path, trained
     metrics = json.loads((reported / "metrics.json").read_text())
     model = load_model(reported / "model.keras")
     validation, test = trained_run.split.validation, trained_run.split.test
-    expected = average_precision_score(validation.y, predict(model, validation.x))
+    expected = average_precision_score(validation.y, fraud_probabilities(model, validation.x))
     assert analysis["importance"]["baseline_pr_auc"] == pytest.approx(expected, abs=1e-9)
     assert len(analysis["importance"]["features"]) == 30
     threshold = metrics["tuned_threshold"]
     assert analysis["threshold"] == threshold
-    p = predict(model, test.x)
+    p = fraud_probabilities(model, test.x)
     missed = (test.y == 1) & (p < threshold)
     assert len(analysis["errors"]["false_negatives"]) == min(10, int(missed.sum()))
     for item in analysis["errors"]["false_negatives"]:
@@ -58,7 +58,7 @@ def test_report_mentions_every_metric(reported: Path) -> None:
     test = metrics["test"]
     assert f"PR-AUC (average precision) {test['pr_auc']:.4f}" in text
     assert f"ROC-AUC {test['roc_auc']:.4f}" in text
-    for label, key, fmt in report_module.METRIC_ROWS:
+    for label, key, fmt in METRIC_ROWS:
         row = (
             f"| {label} | {fmt.format(test['at_0.5'][key])} | {fmt.format(test['at_tuned'][key])} |"
         )

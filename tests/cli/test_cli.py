@@ -64,14 +64,14 @@ def test_train_then_evaluate(capsys, small_parquet: Path, tmp_path: Path) -> Non
     [
         (["train", "--epochs", "-1"], 2, ["epochs must be >= 1, got -1"]),
         (["train", "--epochs", "ten"], 2, ["argument --epochs: invalid int value: 'ten'"]),
-        (["train", "--learning-rate", "0"], 2, ["learning_rate must be in (0, inf]"]),
-        (["train", "--batch-size", "0"], 2, ["batch_size must be >= 1, got 0"]),
+        (["train", "--learning-rate", "0"], 2, ["--learning-rate must be in (0, inf]"]),
+        (["train", "--batch-size", "0"], 2, ["--batch-size must be >= 1, got 0"]),
         (["train", "--backend", "mxnet"], 2, ["argument --backend: invalid choice: 'mxnet'"]),
-        (["train", "--class-weight", "heavy"], 2, ["class_weight must be one of"]),
+        (["train", "--class-weight", "heavy"], 2, ["--class-weight must be one of"]),
         (["train", "--hidden-units", "64,x"], 2, ["expected sizes like 64,32,16"]),
         (["train", "--threshold-strategy", "profit"], 2, ["invalid choice: 'profit'"]),
-        (["train", "--target-recall", "1.5"], 2, ["target_recall must be in (0, 1]"]),
-        (["train", "--review-cost", "-5"], 2, ["review_cost must be in [0, inf]"]),
+        (["train", "--target-recall", "1.5"], 2, ["--target-recall must be in (0, 1]"]),
+        (["train", "--review-cost", "-5"], 2, ["--review-cost must be in [0, inf]"]),
         (["fly"], 2, ["invalid choice: 'fly'"]),
         (["threshold", "no/such/run"], 5, ["no/such/run: no such run folder"]),
         (["explain", "no/such/run", "--row", "1"], 5, ["no/such/run: no such run folder"]),
@@ -109,7 +109,7 @@ def test_existing_run_folder_needs_force(capsys, tmp_path: Path) -> None:
         capsys, "train", "--backend", BACKEND, "--data", "sample", "--out", str(tmp_path / "run")
     )
     assert code == 6
-    assert_one_error_line(err, "exists already (use --force to replace it)")
+    assert_one_error_line(err, "exists already (--force replaces it)")
 
 
 def test_corrupt_model_in_run_folder(capsys, trained_run, tmp_path: Path) -> None:
@@ -169,7 +169,7 @@ def test_threshold_command_rechooses_and_records(capsys, trained_run, tmp_path: 
     code, _, err = run_main(capsys, "threshold", str(run), "--strategy", "recall",
                             "--target-recall", "0")  # fmt: skip
     assert code == 2
-    assert_one_error_line(err, "target_recall must be in (0, 1], got 0.0")
+    assert_one_error_line(err, "--target-recall must be in (0, 1], got 0.0")
 
 
 def test_explain_command(capsys, trained_run) -> None:
@@ -195,7 +195,7 @@ def test_report_command_needs_force_to_replace(capsys, trained_run, tmp_path: Pa
     assert not list((run / "report").glob("*.png"))
     code, _, err = run_main(capsys, "report", str(run))
     assert code == 6
-    assert_one_error_line(err, "report: exists already (use --force to replace it)")
+    assert_one_error_line(err, "report: exists already (--force replaces it)")
 
 
 def test_train_without_report(capsys, small_parquet: Path, tmp_path: Path) -> None:

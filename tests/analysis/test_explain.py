@@ -10,14 +10,14 @@ import pytest
 from fraudkeras._core.errors import DataError, ParameterError
 from fraudkeras.analysis.explain import explain_run, format_explanation, parse_transaction
 from fraudkeras.data.schema import FEATURES
-from fraudkeras.modeling.model import load_model, predict
+from fraudkeras.modeling.model import fraud_probabilities, load_model
 
 
 def test_a_row_of_the_runs_data(trained_run, small) -> None:
     row = int(np.flatnonzero(small.labels() == 1)[0])
     explained = explain_run(trained_run.run_dir, row=row)
     model = load_model(trained_run.run_dir / "model.keras")
-    expected = predict(model, small.features()[row : row + 1])[0]
+    expected = fraud_probabilities(model, small.features()[row : row + 1])[0]
     assert explained["probability"] == pytest.approx(expected, rel=1e-5)
     assert explained["label"] == 1
     assert explained["flagged"] == (expected >= trained_run.metrics["tuned_threshold"])
@@ -41,7 +41,7 @@ def test_json_and_row_give_the_same_answer(trained_run, small, tmp_path) -> None
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{not json", "--transaction-json: not valid JSON"),
+        ("{not json", "transaction_json: not valid JSON"),
         ("[1, 2]", "expected a JSON object"),
         ('{"Time": 1}', "missing column(s) V1, V2"),
         ("@/nonexistent/t.json", "/nonexistent/t.json: cannot read"),
@@ -63,7 +63,7 @@ def test_bad_values_are_refused() -> None:
 
 
 def test_row_out_of_range(trained_run) -> None:
-    with pytest.raises(ParameterError, match=r"--row 3000: .* has 3,000 rows \(0 to 2999\)"):
+    with pytest.raises(ParameterError, match=r"row 3000: .* has 3,000 rows \(0 to 2999\)"):
         explain_run(trained_run.run_dir, row=3000)
     with pytest.raises(ParameterError, match="exactly one of"):
         explain_run(trained_run.run_dir)

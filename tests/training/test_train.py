@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
-from fraudkeras._core import files as rundir
 from fraudkeras._core.errors import OutputError, ParameterError, TrainingError
-from fraudkeras.modeling.model import FraudMLP, load_model, predict
+from fraudkeras.modeling.model import FraudMLP, fraud_probabilities, load_model
 from fraudkeras.runs.config import TrainConfig
-from fraudkeras.training.train import MEASUREMENTS, train
-from helpers import BACKEND
+from fraudkeras.runs.layout import check_run_dir
+from fraudkeras.training.train import train
+from helpers import BACKEND, MEASUREMENTS
 
 
 def test_run_folder_holds_every_record(trained_run) -> None:
@@ -71,7 +71,7 @@ def test_run_folder_holds_every_record(trained_run) -> None:
 def test_metrics_match_sklearn_on_the_saved_model(trained_run) -> None:
     model = load_model(trained_run.run_dir / "model.keras")
     test, validation = trained_run.split.test, trained_run.split.validation
-    p_test, p_val = predict(model, test.x), predict(model, validation.x)
+    p_test, p_val = fraud_probabilities(model, test.x), fraud_probabilities(model, validation.x)
     metrics = trained_run.metrics
     assert metrics["test"]["pr_auc"] == pytest.approx(
         average_precision_score(test.y, p_test), abs=1e-6
@@ -147,4 +147,11 @@ def test_interrupted_save_leaves_no_folder(
     # only the checkpoint that `resume` continues from: no run folder, no scratch
     assert [p.name for p in tmp_path.iterdir()] == ["run.partial"]
     with pytest.raises(Exception, match="no such run folder"):
-        rundir.check_run_dir(tmp_path / "run")
+        check_run_dir(tmp_path / "run")
+
+
+def test_python_train_writes_the_report_like_the_cli(small, tmp_path: Path) -> None:
+    run = train(small, out=tmp_path / "run", epochs=1, batch_size=512, plots=False)
+    assert run.report_dir == tmp_path / "run" / "report"
+    text = (run.report_dir / "report.md").read_text()
+    assert f"{run.metrics['test']['pr_auc']:.4f}" in text  # the run's own numbers, not a stub

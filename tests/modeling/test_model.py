@@ -12,7 +12,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from fraudkeras._core.errors import ModelFileError
-from fraudkeras.modeling.model import FraudMLP, load_model, predict
+from fraudkeras.modeling.model import FraudMLP, fraud_probabilities, load_model
 from helpers import make_model, numpy_weighted_bce
 
 
@@ -56,7 +56,7 @@ def test_scaler_equals_standard_scaler(small) -> None:
 def test_output_is_a_probability_per_row(batch) -> None:
     x, _, full = batch
     model = make_model(full)
-    probabilities = predict(model, x)
+    probabilities = fraud_probabilities(model, x)
     assert probabilities.shape == (len(x),)
     assert np.all((probabilities > 0) & (probabilities < 1))
     expected = 1 / (1 + np.exp(-numpy_logits(model, x)))
@@ -131,7 +131,9 @@ def test_config_round_trip_and_save_load(batch, tmp_path: Path) -> None:
     model.save(tmp_path / "m.keras")
     loaded = load_model(tmp_path / "m.keras")
     assert loaded.class_weight == (1.0, 9.0)
-    np.testing.assert_allclose(predict(loaded, x), predict(model, x), atol=1e-7)
+    np.testing.assert_allclose(
+        fraud_probabilities(loaded, x), fraud_probabilities(model, x), atol=1e-7
+    )
 
 
 def test_custom_hidden_units(batch) -> None:
@@ -140,7 +142,7 @@ def test_custom_hidden_units(batch) -> None:
     model = FraudMLP(hidden_units=(8,))
     model.adapt(full)
     assert [v.shape for v in model.trainable_variables] == [(30, 8), (8,), (8, 1), (1,)]
-    assert predict(model, x).shape == (len(x),)
+    assert fraud_probabilities(model, x).shape == (len(x),)
 
 
 def test_load_model_rejects_bad_files(tmp_path: Path, batch) -> None:

@@ -6,19 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from fraudkeras.analysis import plots
 from fraudkeras.metrics.thresholds import curve
-
-
-def assert_real_png(path: Path) -> None:
-    with Image.open(path) as image:
-        assert image.format == "PNG"
-        assert image.size == plots.SIZE_PX
-        pixels = np.asarray(image.convert("L"), dtype=np.float64)
-    assert pixels.std() > 5  # not a blank canvas
-    assert len(np.unique(pixels)) > 20
+from helpers import assert_real_png
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def test_only_the_feature_a_model_reads_matters(small) -> None:
 
 
 def test_a_feature_cut_out_of_the_trained_model_has_no_importance(trained_run) -> None:
-    from fraudkeras.modeling.model import load_model, predict
+    from fraudkeras.modeling.model import fraud_probabilities, load_model
 
     model = load_model(trained_run.run_dir / "model.keras")
     kernel = np.array(model.hidden[0].kernel)
@@ -35,7 +35,7 @@ def test_a_feature_cut_out_of_the_trained_model_has_no_importance(trained_run) -
     model.hidden[0].kernel.assign(kernel)
     validation = trained_run.split.validation
     result = permutation_importance(
-        lambda f: predict(model, f), validation.x, validation.y, repeats=2, seed=1
+        lambda f: fraud_probabilities(model, f), validation.x, validation.y, repeats=2, seed=1
     )
     assert np.all(result.drops[amount] == 0.0)
     assert result.mean.max() > 0  # the features it does read matter

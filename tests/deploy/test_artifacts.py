@@ -12,7 +12,7 @@ import pytest
 from fraudkeras._core.errors import ModelFileError
 from fraudkeras.deploy.artifacts import kind_of, open_artifact
 from fraudkeras.deploy.export import FORMATS
-from fraudkeras.modeling.model import predict
+from fraudkeras.modeling.model import fraud_probabilities
 
 
 def test_kind_follows_the_path(exported) -> None:
@@ -27,7 +27,7 @@ def test_keras_file_runs_under_the_active_backend(exported, trained_run) -> None
     run, _ = exported
     x = trained_run.split.test.x
     got = open_artifact(run / "model.keras").predict(x)
-    assert np.array_equal(got, predict(trained_run.model, x))
+    assert np.array_equal(got, fraud_probabilities(trained_run.model, x))
 
 
 def test_features_of_the_wrong_width_are_refused(exported) -> None:

@@ -8,7 +8,9 @@ import polars as pl
 import pytest
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 
-from fraudkeras.analysis.evaluation import at_threshold, evaluate, format_table
+from fraudkeras.analysis.evaluation import evaluate
+from fraudkeras.metrics.classification import at_threshold
+from fraudkeras.metrics.tables import format_table
 
 
 def synthetic(seed: int = 0, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +77,7 @@ def test_retune_records_the_new_threshold_everywhere(exported, tmp_path) -> None
 
     from fraudkeras.analysis.evaluation import retune
     from fraudkeras.metrics.thresholds import ThresholdPolicy, choose_threshold
-    from fraudkeras.modeling.model import load_model, predict
+    from fraudkeras.modeling.model import fraud_probabilities, load_model
 
     run = tmp_path / "run"
     shutil.copytree(exported[0], run)
@@ -95,7 +97,7 @@ def test_retune_records_the_new_threshold_everywhere(exported, tmp_path) -> None
 
     config = json.loads((run / "config.json").read_text())
     validation = split(load_transactions(config["data"]), "stratified", 42).validation
-    p = predict(load_model(run / "model.keras"), validation.x)
+    p = fraud_probabilities(load_model(run / "model.keras"), validation.x)
     assert metrics["tuned_threshold"] == choose_threshold(validation.y, p, validation.amounts,
                                                           policy)  # fmt: skip
     assert recall_score(validation.y, p >= metrics["tuned_threshold"]) >= 0.8

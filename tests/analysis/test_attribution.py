@@ -15,9 +15,8 @@ from fraudkeras.analysis.attribution import (
     explain,
     logit_gradients,
 )
-from fraudkeras.jobs import attributions_under
-from fraudkeras.modeling.model import load_model, predict
-from helpers import BACKEND
+from fraudkeras.modeling.model import fraud_probabilities, load_model
+from helpers import BACKEND, attributions_under
 
 
 def numpy_network(model):
@@ -85,7 +84,7 @@ def test_integrated_gradients_add_up_to_the_logit_change(model_and_rows) -> None
 def test_explain_reports_the_models_probability(model_and_rows) -> None:
     model, x = model_and_rows
     explained = explain(model, x[0])
-    assert explained.probability == pytest.approx(predict(model, x[:1])[0], rel=1e-5)
+    assert explained.probability == pytest.approx(fraud_probabilities(model, x[:1])[0], rel=1e-5)
     total = sum(explained.contributions.values())
     assert total == pytest.approx(explained.logit - explained.baseline_logit, abs=0.1)
     assert list(explained.values) == list(explained.contributions)
@@ -111,4 +110,6 @@ def test_every_backend_gives_the_same_attributions(trained_run, model_and_rows, 
         assert sorted(there) == sorted(METHODS)
         for method in METHODS:
             gap = np.abs(there[method] - here[method]).max()
-            assert gap <= 1e-4, f"{method}: {BACKEND} vs {other} differ by {gap:.2e}"
+            assert gap <= 4e-6, (
+                f"{method}: {BACKEND} vs {other} differ by {gap:.2e}"
+            )  # 8e-7 measured

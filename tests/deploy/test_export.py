@@ -16,7 +16,7 @@ from fraudkeras._core.errors import ModelFileError, OutputError, ParameterError
 from fraudkeras.data.schema import FEATURES
 from fraudkeras.deploy.artifacts import open_artifact
 from fraudkeras.deploy.export import FORMATS, MAX_PR_AUC_LOSS, PRECISION, export
-from fraudkeras.modeling.model import predict
+from fraudkeras.modeling.model import fraud_probabilities
 from helpers import BACKEND, run_cli
 
 
@@ -45,7 +45,7 @@ def test_manifest_describes_every_artifact(exported, trained_run) -> None:
 def test_file_artifacts_agree_with_the_keras_model(exported, trained_run, name: str) -> None:
     run, manifest = exported
     test = trained_run.split.test
-    reference = predict(trained_run.model, test.x)
+    reference = fraud_probabilities(trained_run.model, test.x)
     path = run / "export" / FORMATS[name]
     artifact = open_artifact(path)
     probabilities = artifact.predict(test.x)
@@ -94,7 +94,7 @@ def test_saved_model_serves_raw_transactions(exported, trained_run) -> None:
     x = trained_run.split.test.x
     out = serve(transactions=tf.constant(x))["fraud_probability"].numpy()
     assert out.shape == (len(x), 1)
-    assert np.max(np.abs(out.ravel() - predict(trained_run.model, x))) <= 1e-5
+    assert np.max(np.abs(out.ravel() - fraud_probabilities(trained_run.model, x))) <= 1e-5
 
 
 def test_existing_export_needs_force(exported) -> None:

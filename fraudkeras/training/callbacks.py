@@ -1,0 +1,44 @@
+"""Keras callbacks that training adds to every ``fit``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import keras
+
+from fraudkeras._core import interrupts
+
+
+class InterruptCheck(keras.callbacks.Callback):
+    """Re-raises a Ctrl-C that a finalizer swallowed (see :mod:`fraudkeras._core.interrupts`)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        interrupts.check()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        interrupts.check()
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds per epoch (the first includes compilation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.seconds.append(round(time.perf_counter() - self._start, 4))
+
+
+class OneEpoch(keras.callbacks.Callback):
+    """Ends ``fit`` after the epoch it started with. ``fit`` is then called with the
+    run's full ``epochs`` and this epoch as ``initial_epoch``, so the progress bar
+    says "Epoch i/N" for every epoch (epoch 1 included)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.model.stop_training = True
