@@ -127,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="runs a .keras model (default: $KERAS_BACKEND, else jax)",
     )
     score.add_argument("--force", action="store_true", help="replace an existing output file")
+    score.add_argument(
+        "--keep", metavar="COLS",
+        help="comma-separated input columns to write (default: every non-feature column)",
+    )  # fmt: skip
+    score.add_argument("--id-column", metavar="COL", help="a column that must be unique; kept")
+    score.add_argument(
+        "--engine", choices=("local", "spark"), default="local",
+        help="spark: Parquet file/folder in and a Parquet folder out, on Spark",
+    )  # fmt: skip
+    score.add_argument("--spark-master", default="local[2]", help="with --engine spark")
 
     threshold = commands.add_parser(
         "threshold", parents=[common],
@@ -368,9 +378,21 @@ def _export(args: argparse.Namespace) -> int:
 def _score(args: argparse.Namespace) -> int:
     if args.model.suffix.lower() == ".keras":  # the only kind that needs Keras
         use_backend(args.backend or _default_backend())
-    from fraudkeras.scoring import score
+    from fraudkeras.deploy.columns import parse_names
 
-    result = score(args.model, args.data, args.out, threshold=args.threshold, force=args.force)
+    keep = parse_names(args.keep)
+    if args.engine == "spark":
+        from fraudkeras.deploy.spark import score_files
+
+        result = score_files(
+            args.model, args.data, args.out, master=args.spark_master,
+            threshold=args.threshold, force=args.force, keep=keep, id_column=args.id_column,
+        )  # fmt: skip
+    else:
+        from fraudkeras.scoring import score
+
+        result = score(args.model, args.data, args.out, threshold=args.threshold,
+                       force=args.force, keep=keep, id_column=args.id_column)  # fmt: skip
     print(
         f"scored {result.rows:,d} rows: {result.flagged:,d} flagged at threshold "
         f"{result.threshold:.4f} ({result.threshold_source}) -> {result.out}"
