@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,7 +92,10 @@ def score_frame(
         chosen, source = find_threshold(model)
     payload = df.sparkSession.sparkContext.broadcast(model.read_bytes())
     scorer = TaskScorer(payload, model.suffix, plan.kept, chosen)
-    return df.mapInArrow(scorer, _output_schema(df, plan)), chosen, source
+    with warnings.catch_warnings():  # pyspark's notice about pandas 3 (mapInArrow uses none)
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+        scored = df.mapInArrow(scorer, _output_schema(df, plan))
+    return scored, chosen, source
 
 
 def _plan(
