@@ -9,6 +9,7 @@ from typing import Any
 from fraudkeras._core.backend import default_backend, use_backend
 from fraudkeras.cli.options import add_backend_option, finite_float
 from fraudkeras.data.schema import LABEL
+from fraudkeras.deploy.columns import parse_names
 
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -26,15 +27,37 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
     )
     add_backend_option(parser, "$KERAS_BACKEND, else jax (only a .keras model needs one)")
     parser.add_argument("--force", action="store_true", help="replace an existing output file")
+    parser.add_argument(
+        "--keep", metavar="COLS",
+        help="comma-separated input columns to write (default: every non-feature column)",
+    )  # fmt: skip
+    parser.add_argument("--id-column", metavar="COL", help="a column that must be unique; kept")
+    parser.add_argument(
+        "--engine", choices=("local", "spark"), default="local",
+        help="spark: Parquet file/folder in and a Parquet folder out, on Spark",
+    )  # fmt: skip
+    parser.add_argument("--spark-master", default="local[2]", help="with --engine spark")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     if args.model.suffix.lower() == ".keras":  # the only kind that needs Keras
         use_backend(args.backend or default_backend())
-    from fraudkeras.deploy.scoring import score
+    keep = parse_names(args.keep)
+    if args.engine == "spark":
+        from fraudkeras.deploy.spark import score_files
 
-    result = score(args.model, args.data, args.out, threshold=args.threshold, force=args.force)
+        result = score_files(
+            args.model, args.data, args.out, master=args.spark_master,
+            threshold=args.threshold, force=args.force, keep=keep, id_column=args.id_column,
+        )  # fmt: skip
+    else:
+        from fraudkeras.deploy.scoring import score
+
+        result = score(
+            args.model, args.data, args.out, threshold=args.threshold,
+            force=args.force, keep=keep, id_column=args.id_column,
+        )  # fmt: skip
     print(
         f"scored {result.rows:,d} rows: {result.flagged:,d} flagged at threshold "
         f"{result.threshold:.4f} ({result.threshold_source}) -> {result.out}"

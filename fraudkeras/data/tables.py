@@ -186,8 +186,8 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
 
 def read_table(path: Path) -> pl.DataFrame:
     """Read a CSV or Parquet file with polars, turning every failure into a DataError."""
-    suffix = _check_table_path(path)
-    with _read_errors(path, suffix):
+    suffix = check_table_path(path)
+    with read_errors(path, suffix):
         if suffix == ".csv":
             return pl.read_csv(path, infer_schema_length=None)
         return pl.read_parquet(path)
@@ -199,8 +199,8 @@ def iter_batches(path: Path, rows: int) -> Iterator[tuple[int, pl.DataFrame]]:
     Memory stays bounded by ``rows`` whatever the file's size. Each batch passes
     the schema check (the label is optional), with its row range in any error.
     """
-    suffix = _check_table_path(path)
-    with _read_errors(path, suffix):
+    suffix = check_table_path(path)
+    with read_errors(path, suffix):
         scan = (
             pl.scan_csv(path, infer_schema_length=10_000)
             if suffix == ".csv"
@@ -217,7 +217,7 @@ def iter_batches(path: Path, rows: int) -> Iterator[tuple[int, pl.DataFrame]]:
         raise DataError(f"{path}: no rows (header only or empty table)")
 
 
-def _check_table_path(path: Path) -> str:
+def check_table_path(path: Path) -> str:
     """The file's suffix, once it is known to be a non-empty CSV or Parquet file."""
     if not path.exists():
         raise DataError(f"{path}: no such file")
@@ -234,7 +234,7 @@ def _check_table_path(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def _read_errors(path: Path, suffix: str) -> Iterator[None]:
+def read_errors(path: Path, suffix: str) -> Iterator[None]:
     """Turn polars' and the OS's reading errors into one DataError line."""
     try:
         yield
@@ -267,13 +267,13 @@ def check_fits_in_memory(path: Path) -> None:
     cleanly. Scoring streams and has no such limit.
     """
     available = available_memory_bytes()
-    suffix = _check_table_path(path)
+    suffix = check_table_path(path)
     if available is None:
         return
     if suffix == ".csv":
         table_bytes = path.stat().st_size  # text: roughly the size of its float64 values
     else:
-        with _read_errors(path, suffix):
+        with read_errors(path, suffix):
             rows = pl.scan_parquet(path).select(pl.len()).collect().item()
         table_bytes = rows * (len(FEATURES) + 1) * 8
     needed = table_bytes * MEMORY_FACTOR

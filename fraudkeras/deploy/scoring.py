@@ -1,8 +1,10 @@
 """Scoring a transaction file with any artifact, in bounded memory.
 
-The input is streamed in batches (each schema-checked), so its size does not
-matter; only the two output columns (9 bytes a row) are held whole, and the
-output file is written to a temporary sibling and renamed when complete.
+The input is streamed in batches; features are found by name (see
+:mod:`fraudkeras.deploy.columns`) and every other column passes through. Each
+scored batch goes to a scratch Parquet part, and the parts are streamed into the
+output, written to a temporary sibling and renamed when complete. Only the
+probabilities and labels (9 bytes a row) are held whole, for the metrics.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,20 +23,29 @@ import numpy as np
 import polars as pl
 
 from fraudkeras._core import interrupts
-from fraudkeras._core.errors import OutputError
-from fraudkeras._core.files import read_json
+from fraudkeras._core.errors import DataError, OutputError
+from fraudkeras._core.files import atomic_file, read_json
 from fraudkeras._core.validation import check_float, check_int
-from fraudkeras.data.schema import FEATURES, LABEL
-from fraudkeras.data.tables import iter_batches, write_table_atomic
-from fraudkeras.deploy.artifacts import open_artifact
+from fraudkeras.data.schema import FEATURES, LABEL, validate_frame
+from fraudkeras.data.tables import check_table_path, read_errors
+from fraudkeras.deploy.artifacts import Artifact, open_artifact
+from fraudkeras.deploy.columns import (
+    FLAG,
+    PROBABILITY,
+    ColumnPlan,
+    check_feature_types,
+    duplicates_message,
+    plan_columns,
+)
 from fraudkeras.metrics.classification import DEFAULT_THRESHOLD, at_threshold, ranking_metrics
 from fraudkeras.runs.layout import MANIFEST_FILE, METRICS_FILE
 
 log = logging.getLogger("fraudkeras")
 
 BATCH_ROWS = 65_536
-PROBABILITY, FLAG = "fraud_probability", "is_fraud"
 OUTPUT_SUFFIXES = (".csv", ".parquet", ".pq")
+_CSV_DUPLICATE = re.compile(r"^(.+)_duplicated_\d+$")  # how polars renames a repeated header
+_CSV_PARSE = re.compile(r"could not parse `(.*)` as dtype `f64` at column '(.+?)'")
 
 
 @dataclass
@@ -54,47 +68,147 @@ def score(
     threshold: float | None = None,
     force: bool = False,
     batch_rows: int = BATCH_ROWS,
+    keep: Iterable[str] | None = None,
+    id_column: str | None = None,
 ) -> ScoreResult:
     """Score ``data`` (CSV or Parquet) with ``model`` (``.keras``, SavedModel folder,
-    ``.tflite`` or ``.onnx``) and write ``fraud_probability`` and ``is_fraud``.
+    ``.tflite`` or ``.onnx``) and write its other columns beside ``fraud_probability``
+    and ``is_fraud``.
 
-    ``threshold`` defaults to the run's validation-tuned one, found beside the
-    model (``metrics.json`` for a run's ``.keras``, ``manifest.json`` for an
-    export), else 0.5. A ``Class`` column, if present, is not used for scoring;
-    its metrics are returned.
+    The 30 features are found by name in any order. Every other column passes
+    through unchanged and in order, or only ``keep``'s. ``id_column``, when
+    given, must hold unique values and is always written. ``threshold`` defaults
+    to the run's validation-tuned one, found beside the model (``metrics.json``
+    for a run's ``.keras``, ``manifest.json`` for an export), else 0.5. A
+    ``Class`` column is not used for scoring; its metrics are returned.
     """
     model_path, data_path, out_path = Path(model), Path(data), Path(out)
     batch_rows = check_int("batch_rows", batch_rows, minimum=1)
     if threshold is not None:
         threshold = check_float("threshold", threshold, low=0.0, high=1.0)
     _check_output(out_path, data_path, model_path, force=force)
+    scan, plan = open_table(data_path, keep=keep, id_column=id_column)
     artifact = open_artifact(model_path)
     chosen, chosen_source = (
         (threshold, "given") if threshold is not None else find_threshold(model_path)
     )
-
-    probabilities, labels = [], []
-    for _, batch in iter_batches(data_path, batch_rows):
-        interrupts.check()
-        probabilities.append(artifact.predict(batch.select(FEATURES).to_numpy()))
-        if LABEL in batch.columns:
-            labels.append(batch[LABEL].to_numpy())
-    p = np.concatenate(probabilities)
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.") as scratch:
+        p, labels, parts = _score_parts(
+            scan, plan, artifact, chosen, Path(scratch), batch_rows, data_path
+        )
+        _write_output(parts, plan, out_path, data_path)
     flags = p >= chosen
-    try:
-        frame = pl.DataFrame({PROBABILITY: p, FLAG: flags.astype(np.int8)})  # 0/1, like Class
-        write_table_atomic(frame, out_path)
-    except OSError as error:
-        raise OutputError(f"{out_path}: cannot write ({error})") from error
-
     metrics = None
-    if labels and sum(len(part) for part in labels) == len(p):
-        y = np.concatenate(labels).astype(np.int32)
-        metrics = {**ranking_metrics(y, p), **at_threshold(y, p, chosen)}
+    if labels is not None:
+        metrics = {**ranking_metrics(labels, p), **at_threshold(labels, p, chosen)}
     return ScoreResult(
         rows=len(p), flagged=int(flags.sum()), threshold=chosen,
         threshold_source=chosen_source, out=out_path, metrics=metrics,
     )  # fmt: skip
+
+
+def open_table(
+    path: Path, *, keep: Iterable[str] | None = None, id_column: str | None = None
+) -> tuple[pl.LazyFrame, ColumnPlan]:
+    """A lazy scan of ``path`` with its features read as Float64 (a CSV's types
+    are inferred from the whole file, never a prefix), and its column plan.
+    Column problems are raised here, naming the columns, before any row is scored."""
+    suffix = check_table_path(path)
+    with read_errors(path, suffix):
+        if suffix == ".csv":
+            header = pl.read_csv(path, n_rows=0).columns
+            repeated = [m.group(1) for c in header if (m := _CSV_DUPLICATE.match(c))]
+            columns = [c for c in header if not _CSV_DUPLICATE.match(c)] + repeated
+            overrides = {name: pl.Float64 for name in FEATURES if name in header}
+            scan = pl.scan_csv(path, infer_schema_length=None, schema_overrides=overrides)
+        else:
+            scan = pl.scan_parquet(path)
+            columns = []
+        schema = _schema_of(scan, path)
+    plan = plan_columns(columns or list(schema.names()), source=str(path), keep=keep,
+                        id_column=id_column)  # fmt: skip
+    non_numeric = {c: str(t) for c, t in schema.items() if c in FEATURES and not t.is_numeric()}
+    check_feature_types(non_numeric, source=str(path))
+    return scan, plan
+
+
+def _schema_of(scan: pl.LazyFrame, path: Path) -> pl.Schema:
+    """The scan's schema, a CSV parse failure named as such."""
+    try:
+        return scan.collect_schema()
+    except pl.exceptions.ComputeError as error:
+        raise _parse_error(error, path) from error
+
+
+def _parse_error(error: Exception, path: Path) -> Exception:
+    found = _CSV_PARSE.search(str(error))
+    if found is None:
+        return error
+    return DataError(f"{path}: non-numeric value {found.group(1)!r} in feature column "
+                     f"{found.group(2)}")  # fmt: skip
+
+
+def _score_parts(
+    scan: pl.LazyFrame,
+    plan: ColumnPlan,
+    artifact: Artifact,
+    threshold: float,
+    scratch: Path,
+    batch_rows: int,
+    path: Path,
+) -> tuple[np.ndarray, np.ndarray | None, list[Path]]:
+    """Score ``scan`` batch by batch into Parquet parts under ``scratch``."""
+    inputs = [*FEATURES, LABEL] if plan.has_label else list(FEATURES)
+    probabilities: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    parts: list[Path] = []
+    start = 0
+    with read_errors(path, path.suffix.lower()):
+        try:
+            for batch in scan.collect_batches(chunk_size=batch_rows):
+                if batch.height == 0:
+                    continue
+                interrupts.check()
+                source = f"{path} (rows {start + 1}-{start + batch.height})"
+                checked = validate_frame(batch.select(inputs), source=source, require_label=False)
+                p = artifact.predict(checked.select(FEATURES).to_numpy())
+                probabilities.append(p)
+                if plan.has_label:
+                    labels.append(checked[LABEL].to_numpy())
+                part = scratch / f"part-{len(parts):08d}.parquet"
+                pl.DataFrame([
+                    *(batch[name] for name in plan.kept),
+                    pl.Series(PROBABILITY, p, dtype=pl.Float64),
+                    pl.Series(FLAG, (p >= threshold).astype(np.int8)),  # 0/1, like Class
+                ]).write_parquet(part)  # fmt: skip
+                parts.append(part)
+                start += batch.height
+        except pl.exceptions.ComputeError as error:
+            raise _parse_error(error, path) from error
+    if start == 0:
+        raise DataError(f"{path}: no rows (header only or empty table)")
+    y = np.concatenate(labels).astype(np.int32) if labels else None
+    return np.concatenate(probabilities), y, parts
+
+
+def _write_output(parts: list[Path], plan: ColumnPlan, out: Path, data: Path) -> None:
+    """Check the id column over all parts, then stream them into ``out`` atomically."""
+    table = pl.scan_parquet(parts)
+    if plan.id_column is not None:
+        repeated = (
+            table.group_by(plan.id_column).len().filter(pl.col("len") > 1)
+            .head(3).collect().rows()
+        )  # fmt: skip
+        if repeated:
+            raise DataError(duplicates_message(str(data), plan.id_column, repeated))
+    try:
+        with atomic_file(out) as scratch:
+            if out.suffix.lower() == ".csv":
+                table.sink_csv(scratch)
+            else:
+                table.sink_parquet(scratch, compression="zstd")
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise OutputError(f"{out}: cannot write ({error})") from error
 
 
 def find_threshold(model: Path) -> tuple[float, str]:

@@ -104,14 +104,33 @@ def _check(capsys, args: list[str], folder: Path, code: int, *fragments: str) ->
     assert sorted(p.name for p in folder.iterdir()) == before  # nothing new, not even hidden
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "score", "compare"])
-@pytest.mark.parametrize("bad", list(BAD_TABLES))
+#: what ``score`` accepts: it finds features by name and passes other columns through
+SCORE_ACCEPTS = ("extra column", "misordered columns")
+
+
+@pytest.mark.parametrize(
+    ("command", "bad"),
+    [(command, bad) for command in ("train", "evaluate", "score", "compare") for bad in BAD_TABLES
+     if not (command == "score" and bad in SCORE_ACCEPTS)],
+)  # fmt: skip
 def test_bad_table(capsys, trained_run, frame, tmp_path: Path, command: str, bad: str) -> None:
     name, write, words = BAD_TABLES[bad]
     data = tmp_path / name
     write(frame, data)
     args = _command(command, data, tmp_path / "out", trained_run.run_dir)
     _check(capsys, args, tmp_path, 3, str(data), words)
+
+
+def test_score_takes_columns_in_any_order_and_extra_columns(capsys, trained_run, frame, tmp_path):
+    for bad in SCORE_ACCEPTS:
+        name, write, _ = BAD_TABLES[bad]
+        data = tmp_path / name
+        write(frame, data)
+        out = tmp_path / f"{bad}.parquet"
+        args = ["score", "--model", str(trained_run.run_dir / "model.keras"), "--data", str(data),
+                "--out", str(out)]  # fmt: skip
+        assert main(args) == 0, capsys.readouterr().err
+        assert pl.read_parquet(out).height == frame.height
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "compare"])
