@@ -23,6 +23,7 @@ from fraudkeras._core.errors import (
     ParameterError,
     TrainingError,
 )
+from fraudkeras._core.keras_hook import after_keras_import
 from fraudkeras.data.schema import FEATURES, LABEL
 from fraudkeras.data.splits import Split, split
 from fraudkeras.data.tables import Transactions, load_transactions
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
     from fraudkeras.training.train import TrainedRun, resume, train
 
 __version__ = "0.1.0"
+
+# plain ``keras.saving.load_model`` finds FraudMLP once Keras is imported (either order)
+after_keras_import("fraudkeras.modeling.model")
 
 _LAZY = {
     "FraudMLP": "fraudkeras.modeling.model",

@@ -29,6 +29,8 @@ _ROWS = (
     *((f"{label} @ 0.5", ("test", "at_0.5", key), fmt) for label, key, fmt in _QUALITY),
     ("tuned threshold", ("tuned_threshold",), "{:.4f}"),
     *((f"{label} @ tuned", ("test", "at_tuned", key), fmt) for label, key, fmt in _QUALITY),
+    ("cost @ tuned", ("test", "at_tuned", "cost"), "{:,.2f}"),
+    ("savings @ tuned", ("test", "at_tuned", "savings"), "{:,.2f}"),
     ("PR-AUC", ("test", "pr_auc"), "{:.4f}"),
     ("ROC-AUC", ("test", "roc_auc"), "{:.4f}"),
     ("epochs run", ("epochs_run",), "{:d}"),

@@ -8,6 +8,7 @@ import os
 import sys
 
 from fraudkeras._core.errors import BackendError, ParameterError
+from fraudkeras._core.quiet import c_output_silenced
 
 BACKENDS = ("jax", "torch", "tensorflow")
 DEFAULT_BACKEND = "jax"
@@ -55,6 +56,9 @@ def use_backend(name: str) -> str:
         os.environ.setdefault(key, value)
     if name == "torch":
         import torch  # noqa: F401  (torch must be imported before tensorflow: the reverse can segfault)
+    if name == "tensorflow":
+        with c_output_silenced():  # its absl and oneDNN start-up lines go straight to fd 2
+            import tensorflow  # noqa: F401
     return name
 
 

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from fraudkeras._core.backend import is_installed
-from fraudkeras._core.errors import BackendError, ModelFileError, first_line
+from fraudkeras._core.errors import BackendError, DataError, ModelFileError, first_line
+from fraudkeras._core.quiet import c_output_silenced
 from fraudkeras.data.schema import N_FEATURES
 
 SIGNATURE, INPUT_NAME, OUTPUT_NAME = "serve", "transactions", "fraud_probability"
@@ -78,7 +79,7 @@ def open_artifact(path: str | os.PathLike[str]) -> Artifact:
 def _as_input(features: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(features, dtype=np.float32)
     if x.ndim != 2 or x.shape[1] != N_FEATURES:
-        raise ValueError(f"expected features of shape (n, {N_FEATURES}), got {x.shape}")
+        raise DataError(f"features: expected shape (n, {N_FEATURES}), got {x.shape}")
     return x
 
 
@@ -137,7 +138,8 @@ class LiteRTArtifact:
 
         self.path = path
         try:
-            self._interpreter = Interpreter(model_path=str(path))
+            with c_output_silenced():  # "Created TensorFlow Lite XNNPACK delegate" from C++
+                self._interpreter = Interpreter(model_path=str(path))
             (source,) = self._interpreter.get_input_details()
             (result,) = self._interpreter.get_output_details()
         except (ValueError, RuntimeError) as error:
@@ -154,7 +156,8 @@ class LiteRTArtifact:
         x = _as_input(features)
         if len(x) != self._rows:  # resizing re-plans the graph: only when the size changes
             self._interpreter.resize_tensor_input(self._input, [len(x), N_FEATURES])
-            self._interpreter.allocate_tensors()
+            with c_output_silenced():
+                self._interpreter.allocate_tensors()
             self._rows = len(x)
         self._interpreter.set_tensor(self._input, x)
         self._interpreter.invoke()

@@ -26,6 +26,7 @@ from fraudkeras._core.backend import active_backend, is_installed
 from fraudkeras._core.errors import BackendError, ExportError, ParameterError, first_line
 from fraudkeras._core.files import atomic_dir, check_output_dir, read_json, write_json
 from fraudkeras._core.provenance import environment
+from fraudkeras._core.quiet import c_output_silenced
 from fraudkeras._core.subprocesses import run_job
 from fraudkeras.data.schema import FEATURES
 from fraudkeras.deploy.artifacts import INPUT_NAME, OUTPUT_NAME, SIGNATURE, open_artifact
@@ -94,9 +95,11 @@ def export(
 def _export_here(run: RunFolder, formats: tuple[str, ...], force: bool) -> dict[str, Any]:
     from fraudkeras.modeling.model import fraud_probabilities  # Keras, already on TensorFlow
 
-    model, parts = run.model, run.split
+    parts = run.split
     x, y = parts.test.x, parts.test.y
-    reference = fraud_probabilities(model, x)
+    with c_output_silenced():  # TensorFlow's first ops print absl and oneDNN notices
+        model = run.model
+        reference = fraud_probabilities(model, x)
     # Artifacts output float32, where p rounds to exactly 1.0 above logit ~17; ties
     # there move PR-AUC by up to ~0.01 with no real change in the model. PR-AUC
     # changes are therefore measured against the Keras output rounded the same way.
@@ -105,12 +108,14 @@ def _export_here(run: RunFolder, formats: tuple[str, ...], force: bool) -> dict[
     artifacts: dict[str, dict[str, Any]] = {}
     with atomic_dir(run.path / EXPORT_DIR, force=force) as scratch:
         saved_model = scratch / FORMATS["saved_model"]
-        write_saved_model(model, saved_model)
+        with c_output_silenced():
+            write_saved_model(model, saved_model)
         for name in formats:
             interrupts.check()
             path = scratch / FORMATS[name]
             if name == "onnx":
-                path.write_bytes(convert_onnx(model))
+                with c_output_silenced():
+                    path.write_bytes(convert_onnx(model))
             elif name != "saved_model":
                 path.write_bytes(convert_litert(saved_model, name, parts.train.x))
             probabilities = open_artifact(path).predict(x)
@@ -188,9 +193,10 @@ def convert_litert(saved_model: Path, name: str, training_features: np.ndarray) 
     elif name == "litert-dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     try:
-        if name == "litert-int8":
-            return _full_integer(converter, training_features)
-        content: bytes = converter.convert()
+        with c_output_silenced():  # the converter prints "fully_quantize: 0, ..." from C++
+            if name == "litert-int8":
+                return _full_integer(converter, training_features)
+            content: bytes = converter.convert()
     except ExportError:
         raise
     except Exception as error:  # the converter raises many kinds

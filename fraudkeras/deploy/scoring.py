@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from fraudkeras._core import interrupts
-from fraudkeras._core.errors import DataError, OutputError
+from fraudkeras._core.errors import DataError, FraudKerasError, OutputError
 from fraudkeras._core.files import atomic_file, read_json
 from fraudkeras._core.validation import check_float, check_int
 from fraudkeras.data.schema import FEATURES, LABEL, validate_frame
@@ -38,6 +38,7 @@ from fraudkeras.deploy.columns import (
     plan_columns,
 )
 from fraudkeras.metrics.classification import DEFAULT_THRESHOLD, at_threshold, ranking_metrics
+from fraudkeras.metrics.thresholds import DEFAULT_REVIEW_COST
 from fraudkeras.runs.layout import MANIFEST_FILE, METRICS_FILE
 
 log = logging.getLogger("fraudkeras")
@@ -93,14 +94,14 @@ def score(
         (threshold, "given") if threshold is not None else find_threshold(model_path)
     )
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.") as scratch:
-        p, labels, parts = _score_parts(
+        p, (labels, amounts), parts = _score_parts(
             scan, plan, artifact, chosen, Path(scratch), batch_rows, data_path
         )
         _write_output(parts, plan, out_path, data_path)
     flags = p >= chosen
     metrics = None
     if labels is not None:
-        metrics = {**ranking_metrics(labels, p), **at_threshold(labels, p, chosen)}
+        metrics = label_metrics(labels, p, chosen, amounts, review_cost_beside(model_path))
     return ScoreResult(
         rows=len(p), flagged=int(flags.sum()), threshold=chosen,
         threshold_source=chosen_source, out=out_path, metrics=metrics,
@@ -156,11 +157,12 @@ def _score_parts(
     scratch: Path,
     batch_rows: int,
     path: Path,
-) -> tuple[np.ndarray, np.ndarray | None, list[Path]]:
+) -> tuple[np.ndarray, tuple[np.ndarray | None, np.ndarray | None], list[Path]]:
     """Score ``scan`` batch by batch into Parquet parts under ``scratch``."""
     inputs = [*FEATURES, LABEL] if plan.has_label else list(FEATURES)
     probabilities: list[np.ndarray] = []
     labels: list[np.ndarray] = []
+    amounts: list[np.ndarray] = []
     parts: list[Path] = []
     start = 0
     with read_errors(path, path.suffix.lower()):
@@ -175,6 +177,7 @@ def _score_parts(
                 probabilities.append(p)
                 if plan.has_label:
                     labels.append(checked[LABEL].to_numpy())
+                    amounts.append(checked["Amount"].to_numpy())
                 part = scratch / f"part-{len(parts):08d}.parquet"
                 pl.DataFrame([
                     *(batch[name] for name in plan.kept),
@@ -188,7 +191,8 @@ def _score_parts(
     if start == 0:
         raise DataError(f"{path}: no rows (header only or empty table)")
     y = np.concatenate(labels).astype(np.int32) if labels else None
-    return np.concatenate(probabilities), y, parts
+    money = np.concatenate(amounts) if amounts else None
+    return np.concatenate(probabilities), (y, money), parts
 
 
 def _write_output(parts: list[Path], plan: ColumnPlan, out: Path, data: Path) -> None:
@@ -211,19 +215,59 @@ def _write_output(parts: list[Path], plan: ColumnPlan, out: Path, data: Path) ->
         raise OutputError(f"{out}: cannot write ({error})") from error
 
 
-def find_threshold(model: Path) -> tuple[float, str]:
-    """The tuned threshold recorded beside ``model``, and where it came from."""
+def label_metrics(
+    labels: np.ndarray,
+    p: np.ndarray,
+    threshold: float,
+    amounts: np.ndarray | None,
+    review_cost: float,
+) -> dict[str, Any]:
+    """How the scores did against a labelled file: ranking metrics, the confusion
+    numbers at ``threshold`` and, with amounts, cost and savings."""
+    return {
+        **ranking_metrics(labels, p),
+        **at_threshold(labels, p, threshold, amounts, review_cost),
+    }
+
+
+def _recorded(model: Path, manifest_key: Any, metrics_key: Any) -> tuple[Any, Path] | None:
+    """A value from the export manifest or the run metrics beside ``model``."""
     folder = model.parent
-    candidates = [
-        (folder / MANIFEST_FILE, lambda m: m["thresholds"]["tuned"]),
-        (folder / METRICS_FILE, lambda m: m["tuned_threshold"]),
-    ]
-    for path, pick in candidates:
+    for path, pick in (
+        (folder / MANIFEST_FILE, manifest_key),
+        (folder / METRICS_FILE, metrics_key),
+    ):
         if path.is_file():
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                value = float(pick(read_json(path)))
-                if 0.0 <= value <= 1.0:
-                    return value, f"tuned, from {path}"
+            with contextlib.suppress(KeyError, TypeError, ValueError, FraudKerasError):
+                return pick(read_json(path)), path
+    return None
+
+
+def review_cost_beside(model: Path) -> float:
+    """The review cost of the run's threshold policy (for cost and savings)."""
+    found = _recorded(
+        model,
+        lambda m: float(m["thresholds"]["policy"]["review_cost"]),
+        lambda m: float(m["threshold_policy"]["review_cost"]),
+    )
+    return DEFAULT_REVIEW_COST if found is None else float(found[0])
+
+
+def find_threshold(model: Path) -> tuple[float, str]:
+    """The tuned threshold recorded beside ``model``, and where it came from. A
+    threshold above 1 is the cost policy's "flag nothing": it is honoured."""
+    found = _recorded(
+        model, lambda m: float(m["thresholds"]["tuned"]), lambda m: float(m["tuned_threshold"])
+    )
+    if found is not None and found[0] >= 0.0:
+        value, path = found
+        if value > 1.0:
+            log.warning(
+                "the run's threshold (%.6g) is above every probability: its cost policy "
+                "found no alert worth the review cost, so nothing is flagged",
+                value,
+            )
+        return value, f"tuned, from {path}"
     log.warning(
         "no run metrics or export manifest beside %s: flagging at %g (use --threshold)",
         model,

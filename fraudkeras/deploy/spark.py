@@ -290,19 +290,20 @@ def summarize(out: Path, threshold: float, source: str) -> ScoreResult:
     import polars as pl
 
     from fraudkeras.data.schema import LABEL
-    from fraudkeras.deploy.scoring import ScoreResult
-    from fraudkeras.metrics.classification import at_threshold, ranking_metrics
+    from fraudkeras.deploy.scoring import ScoreResult, label_metrics
+    from fraudkeras.metrics.thresholds import DEFAULT_REVIEW_COST
 
     parts = sorted(out.glob("*.parquet"))
     table = pl.scan_parquet(parts) if parts else None
     columns = table.collect_schema().names() if table is not None else []
-    wanted = [PROBABILITY, *([LABEL] if LABEL in columns else [])]
+    wanted = [PROBABILITY, *(c for c in (LABEL, "Amount") if c in columns)]
     frame = table.select(wanted).collect() if table is not None else pl.DataFrame()
     p = frame[PROBABILITY].to_numpy() if frame.height else np.empty(0)
     metrics = None
     if LABEL in frame.columns and frame.height:
         y = frame[LABEL].cast(pl.Int32).to_numpy()
-        metrics = {**ranking_metrics(y, p), **at_threshold(y, p, threshold)}
+        amounts = frame["Amount"].to_numpy() if "Amount" in frame.columns else None
+        metrics = label_metrics(y, p, threshold, amounts, DEFAULT_REVIEW_COST)
     return ScoreResult(
         rows=len(p), flagged=int((p >= threshold).sum()), threshold=threshold,
         threshold_source=source, out=out, metrics=metrics,

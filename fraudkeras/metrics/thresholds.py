@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fraudkeras._core.errors import DataError
 from fraudkeras._core.validation import check_choice, check_float
 
 THRESHOLD_STRATEGIES = ("f1", "recall", "cost")
@@ -87,7 +88,7 @@ def curve(labels: np.ndarray, probabilities: np.ndarray, amounts: np.ndarray) ->
     p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     amount = np.asarray(amounts, dtype=np.float64).reshape(-1)
     if not len(p):
-        raise ValueError("a threshold curve needs at least one prediction")
+        raise DataError("a threshold curve needs at least one prediction")
     order = np.argsort(-p, kind="stable")
     p, y, amount = p[order], y[order], amount[order]
     # the last row of each run of equal probabilities: one point per distinct threshold
@@ -110,7 +111,7 @@ def choose_threshold(
     """The threshold ``policy`` picks on these (validation) predictions: flag ``p >= t``."""
     points = curve(labels, probabilities, amounts)
     if points.frauds == 0:
-        raise ValueError("choosing a threshold needs at least one fraud")
+        raise DataError("choosing a threshold needs at least one fraud (in the validation split)")
     if policy.strategy == "f1":
         f1 = points.f1
         best = int(np.flatnonzero(f1 == f1.max())[-1])  # ties: the lowest threshold

@@ -26,6 +26,7 @@ from fraudkeras.data.splits import Split, split
 from fraudkeras.data.tables import Transactions, load_transactions
 from fraudkeras.metrics.classification import Predictions, evaluate_predictions
 from fraudkeras.modeling.model import FraudMLP, fraud_probabilities
+from fraudkeras.modeling.seeding import seed_everything
 from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder, data_record, write_run_folder
@@ -185,7 +186,7 @@ def _train(
 
 def build_model(config: TrainConfig, weights: ClassWeights, train_x: np.ndarray) -> FraudMLP:
     """A compiled FraudMLP, seeded and with its scaler adapted to the training rows."""
-    keras.utils.set_random_seed(config.seed)
+    seed_everything(config.seed)
     model = FraudMLP(config.hidden_units, class_weight=(weights.normal, weights.fraud))
     model.adapt(train_x)
     compile_model(model, config.learning_rate, math.ceil(len(train_x) / config.batch_size))

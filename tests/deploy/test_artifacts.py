@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fraudkeras._core.errors import ModelFileError
+from fraudkeras._core.errors import DataError, ModelFileError
 from fraudkeras.deploy.artifacts import kind_of, open_artifact
 from fraudkeras.deploy.export import FORMATS
 from fraudkeras.modeling.model import fraud_probabilities
@@ -33,7 +33,7 @@ def test_keras_file_runs_under_the_active_backend(exported, trained_run) -> None
 def test_features_of_the_wrong_width_are_refused(exported) -> None:
     run, _ = exported
     artifact = open_artifact(run / "export" / FORMATS["litert"])
-    with pytest.raises(ValueError, match=r"expected features of shape \(n, 30\), got \(4, 29\)"):
+    with pytest.raises(DataError, match=r"features: expected shape \(n, 30\), got \(4, 29\)"):
         artifact.predict(np.zeros((4, 29), np.float32))
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_curve, recall_score
 
-from fraudkeras._core.errors import ParameterError
+from fraudkeras._core.errors import DataError, ParameterError
 from fraudkeras.metrics.thresholds import ThresholdPolicy, baselines, choose_threshold, costs, curve
 
 
@@ -117,5 +117,5 @@ def test_policy_rejects_bad_values(kwargs: dict, message: str) -> None:
 
 
 def test_choosing_needs_a_fraud() -> None:
-    with pytest.raises(ValueError, match="at least one fraud"):
+    with pytest.raises(DataError, match="at least one fraud"):
         choose_threshold(np.zeros(5), np.linspace(0, 1, 5), np.ones(5), ThresholdPolicy())
