@@ -26,7 +26,7 @@ from fraudkeras._core.errors import (
 from fraudkeras._core.keras_hook import after_keras_import
 from fraudkeras.data.schema import FEATURES, LABEL
 from fraudkeras.data.splits import Split, split
-from fraudkeras.data.tables import Transactions, load_transactions
+from fraudkeras.data.tables import Transactions, load_transactions, sample_path
 from fraudkeras.metrics.thresholds import ThresholdPolicy
 from fraudkeras.runs.config import TrainConfig
 
@@ -96,6 +96,7 @@ __all__ = [
     "permutation_importance",
     "resume",
     "retune",
+    "sample_path",
     "score",
     "split",
     "train",

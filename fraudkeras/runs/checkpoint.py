@@ -18,6 +18,7 @@ from typing import Any
 
 from fraudkeras._core import files
 from fraudkeras._core.errors import ModelFileError
+from fraudkeras._core.quiet import c_output_silenced
 from fraudkeras.runs.layout import checkpoint_dir
 
 __all__ = ["TrainingState", "checkpoint_dir", "load", "save"]
@@ -82,7 +83,8 @@ def save(
     """Replace ``target`` with the state after this epoch (``run``: config and data)."""
     previous_best = target / BEST_WEIGHTS
     with files.atomic_dir(target, force=True) as scratch:
-        model.save_weights(scratch / LATEST_WEIGHTS)  # includes the optimizer's variables
+        with c_output_silenced():  # Keras's serializer may import TensorFlow (C++ notices)
+            model.save_weights(scratch / LATEST_WEIGHTS)  # includes the optimizer's variables
         if improved:
             model.save_weights(scratch / BEST_WEIGHTS)
         else:
