@@ -24,6 +24,7 @@ from fraudkeras.attribution import METHODS
 from fraudkeras.backend import BACKENDS, DEFAULT_BACKEND, use_backend
 from fraudkeras.class_weights import DEFAULT_STRATEGY
 from fraudkeras.config import TrainConfig
+from fraudkeras.deploy.serving import command as serving_command
 from fraudkeras.errors import FraudKerasError, ParameterError, first_line
 from fraudkeras.exporting import FORMATS
 from fraudkeras.schema import LABEL
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, required=True, help="folder for compare.json/.md")
     compare.add_argument("--force", action="store_true", help="replace an existing folder")
     compare.add_argument("--no-plots", action="store_true", help="no compare.png")
+    serving_command.add_parser(commands, [common])
     return parser
 
 
@@ -425,6 +427,7 @@ _COMMANDS = {
     "threshold": _threshold,
     "explain": _explain,
     "report": _report,
+    "serve": serving_command.run,
 }
 
 

@@ -1,0 +1,1 @@
+"""Deployment: artifacts, export, scoring and serving."""
