@@ -52,6 +52,12 @@ class ExportError(FraudKerasError):
     exit_code = 8
 
 
+class ListenError(FraudKerasError, OSError):
+    """A server's port is taken or cannot be bound: the server does not start."""
+
+    exit_code = 9
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message (or its type's name): third-party
     errors often carry pages of detail, and our messages are one line."""

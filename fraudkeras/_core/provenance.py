@@ -14,6 +14,14 @@ _PACKAGES = (
 )  # fmt: skip
 
 
+def package_version() -> str:
+    """This package's installed version (servers report it in their metadata)."""
+    try:
+        return metadata.version("fraudkeras")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def environment() -> dict[str, str]:
     """Versions of Python and every installed library that can change a result."""
     versions = {"python": platform.python_version(), "platform": platform.platform()}

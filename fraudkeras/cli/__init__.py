@@ -17,13 +17,23 @@ from types import ModuleType
 
 from fraudkeras._core import interrupts
 from fraudkeras._core.errors import FraudKerasError, first_line
-from fraudkeras.cli import compare, evaluate, explain, export, report, score, threshold, train
+from fraudkeras.cli import (
+    compare,
+    evaluate,
+    explain,
+    export,
+    report,
+    score,
+    serve,
+    threshold,
+    train,
+)  # fmt: skip
 from fraudkeras.cli.options import Parser, with_flags
 
 log = logging.getLogger("fraudkeras")
 EXIT_INTERRUPTED = 130
 COMMANDS: tuple[ModuleType, ...] = (
-    train, evaluate, export, score, compare, threshold, explain, report,
+    train, evaluate, export, score, compare, threshold, explain, report, serve,
 )  # fmt: skip
 
 

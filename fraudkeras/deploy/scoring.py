@@ -9,7 +9,6 @@ probabilities and labels (9 bytes a row) are held whole, for the metrics.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -23,8 +22,8 @@ import numpy as np
 import polars as pl
 
 from fraudkeras._core import interrupts
-from fraudkeras._core.errors import DataError, FraudKerasError, OutputError
-from fraudkeras._core.files import atomic_file, read_json
+from fraudkeras._core.errors import DataError, OutputError
+from fraudkeras._core.files import atomic_file
 from fraudkeras._core.validation import check_float, check_int
 from fraudkeras.data.schema import FEATURES, LABEL, validate_frame
 from fraudkeras.data.tables import check_table_path, read_errors
@@ -37,9 +36,8 @@ from fraudkeras.deploy.columns import (
     duplicates_message,
     plan_columns,
 )
-from fraudkeras.metrics.classification import DEFAULT_THRESHOLD, at_threshold, ranking_metrics
-from fraudkeras.metrics.thresholds import DEFAULT_REVIEW_COST
-from fraudkeras.runs.layout import MANIFEST_FILE, METRICS_FILE
+from fraudkeras.deploy.recorded import find_threshold, review_cost_beside
+from fraudkeras.metrics.classification import at_threshold, ranking_metrics
 
 log = logging.getLogger("fraudkeras")
 
@@ -228,52 +226,6 @@ def label_metrics(
         **ranking_metrics(labels, p),
         **at_threshold(labels, p, threshold, amounts, review_cost),
     }
-
-
-def _recorded(model: Path, manifest_key: Any, metrics_key: Any) -> tuple[Any, Path] | None:
-    """A value from the export manifest or the run metrics beside ``model``."""
-    folder = model.parent
-    for path, pick in (
-        (folder / MANIFEST_FILE, manifest_key),
-        (folder / METRICS_FILE, metrics_key),
-    ):
-        if path.is_file():
-            with contextlib.suppress(KeyError, TypeError, ValueError, FraudKerasError):
-                return pick(read_json(path)), path
-    return None
-
-
-def review_cost_beside(model: Path) -> float:
-    """The review cost of the run's threshold policy (for cost and savings)."""
-    found = _recorded(
-        model,
-        lambda m: float(m["thresholds"]["policy"]["review_cost"]),
-        lambda m: float(m["threshold_policy"]["review_cost"]),
-    )
-    return DEFAULT_REVIEW_COST if found is None else float(found[0])
-
-
-def find_threshold(model: Path) -> tuple[float, str]:
-    """The tuned threshold recorded beside ``model``, and where it came from. A
-    threshold above 1 is the cost policy's "flag nothing": it is honoured."""
-    found = _recorded(
-        model, lambda m: float(m["thresholds"]["tuned"]), lambda m: float(m["tuned_threshold"])
-    )
-    if found is not None and found[0] >= 0.0:
-        value, path = found
-        if value > 1.0:
-            log.warning(
-                "the run's threshold (%.6g) is above every probability: its cost policy "
-                "found no alert worth the review cost, so nothing is flagged",
-                value,
-            )
-        return value, f"tuned, from {path}"
-    log.warning(
-        "no run metrics or export manifest beside %s: flagging at %g (use --threshold)",
-        model,
-        DEFAULT_THRESHOLD,
-    )
-    return DEFAULT_THRESHOLD, "default"
 
 
 def _check_output(out: Path, data: Path, model: Path, *, force: bool) -> None:

@@ -86,7 +86,7 @@ def score_frame(
     df: DataFrame, model: Path, plan: ColumnPlan, threshold: float | None
 ) -> tuple[DataFrame, float, str]:
     """The lazy scored DataFrame, the threshold and where that came from."""
-    from fraudkeras.deploy.scoring import find_threshold
+    from fraudkeras.deploy.recorded import find_threshold
 
     kind = kind_of(model)
     if kind not in SPARK_KINDS:

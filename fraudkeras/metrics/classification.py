@@ -18,13 +18,12 @@ from sklearn.metrics import (
 
 from fraudkeras.metrics.thresholds import (
     DEFAULT_REVIEW_COST,
+    DEFAULT_THRESHOLD,
     ThresholdPolicy,
     baselines,
     choose_threshold,
     costs,
 )
-
-DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)

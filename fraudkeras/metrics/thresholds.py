@@ -31,6 +31,8 @@ THRESHOLD_STRATEGIES = ("f1", "recall", "cost")
 DEFAULT_THRESHOLD_STRATEGY = "f1"
 DEFAULT_TARGET_RECALL = 0.9
 DEFAULT_REVIEW_COST = 5.0
+#: what flags a transaction when no threshold was tuned
+DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,137 @@
+"""Finding, loading and verifying the model one version serves.
+
+A version is a run folder (its float32 LiteRT export by default, exported first if
+the run has none), an export folder (``RUN_DIR/export/``), a SavedModel folder or
+a single artifact file. It is opened through :func:`fraudkeras.deploy.artifacts.open_artifact`
+(as ``fraudkeras score`` opens it) and run on a probe batch before it may serve.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fraudkeras._core.errors import ModelFileError
+from fraudkeras.data.schema import N_FEATURES
+from fraudkeras.deploy.artifacts import Artifact, open_artifact
+from fraudkeras.deploy.export import FORMATS
+from fraudkeras.runs import layout
+from fraudkeras.runs.layout import EXPORT_DIR, MANIFEST_FILE
+
+log = logging.getLogger("fraudkeras")
+
+#: what ``--artifact`` may pick from a run or export folder
+ARTIFACT_KINDS = (*FORMATS, "keras")
+DEFAULT_ARTIFACT = "litert"
+_MODEL_SUFFIXES = (".tflite", ".onnx", ".keras")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded, verified version. Requests hold a reference to it, so a swap
+    never pulls the model out from under a request in flight."""
+
+    version: int
+    artifact: Artifact
+    threshold: float
+    threshold_source: str
+    source: Path
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Fraud probabilities as float32. Serialized: a LiteRT interpreter is not
+        thread-safe, and REST and gRPC requests run on different threads."""
+        with self.lock:
+            return self.artifact.predict(features).astype(np.float32)
+
+
+def is_run_dir(path: Path) -> bool:
+    return path.is_dir() and all((path / name).is_file() for name in layout.REQUIRED_FILES)
+
+
+def locate(path: Path, kind: str = DEFAULT_ARTIFACT, *, export_missing: bool = True) -> Path:
+    """The artifact file or folder to open for ``path`` (see the module docstring)."""
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file or folder")
+    if path.is_file() or (path / "saved_model.pb").is_file():
+        return path
+    if is_run_dir(path):
+        if kind == "keras":
+            return path / layout.MODEL_FILE
+        target = path / EXPORT_DIR / FORMATS[kind]
+        if not target.exists():
+            if not export_missing or (path / EXPORT_DIR).exists():
+                raise ModelFileError(
+                    f"{path}: its export has no {FORMATS[kind]}; run "
+                    f"`fraudkeras export {path} --force` (with {kind} in --formats)"
+                )
+            _export(path, kind)
+        return target
+    if (path / MANIFEST_FILE).is_file() and kind != "keras":
+        return path / FORMATS[kind]
+    files = [p for p in path.iterdir() if p.suffix.lower() in _MODEL_SUFFIXES]
+    if len(files) == 1:
+        return files[0]
+    raise ModelFileError(
+        f"{path}: not a run folder, export folder, SavedModel or folder with one model file"
+    )
+
+
+def _export(run: Path, kind: str) -> None:
+    """Export the one format that is missing, under TensorFlow (as the CLI does)."""
+    from fraudkeras._core.backend import use_backend
+
+    if "keras" not in sys.modules:
+        use_backend("tensorflow")
+    from fraudkeras.deploy.export import export
+
+    log.info("%s has no export: exporting %s first (verified on its test split)", run, kind)
+    export(run, (kind,))
+
+
+def threshold_for(artifact_path: Path) -> tuple[float, str]:
+    """The run's tuned threshold, from the manifest or metrics beside the artifact."""
+    from fraudkeras.deploy.recorded import find_threshold
+
+    return find_threshold(artifact_path)
+
+
+def load_version(
+    path: Path, version: int, kind: str = DEFAULT_ARTIFACT, threshold: float | None = None
+) -> ServedModel:
+    """Open and verify ``path``; raise ModelFileError (or BackendError) if it cannot serve."""
+    target = locate(path, kind)
+    if target.suffix.lower() == ".keras" and "keras" not in sys.modules:
+        from fraudkeras._core.backend import BACKENDS, DEFAULT_BACKEND, use_backend
+
+        configured = os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND)
+        use_backend(configured if configured in BACKENDS else DEFAULT_BACKEND)
+    artifact = open_artifact(target)
+    verify(artifact, target)
+    chosen, source = (threshold, "given") if threshold is not None else threshold_for(target)
+    return ServedModel(version, artifact, chosen, source, target)
+
+
+def verify(artifact: Artifact, path: Path) -> None:
+    """Run a probe batch and a single row: one probability in [0, 1] per row, and the
+    row scored alone as in the batch. A file that loads but computes garbage fails here."""
+    probe = np.random.default_rng(0).normal(size=(8, N_FEATURES)).astype(np.float32)
+    probe[:, 0] = np.linspace(0, 172_792, len(probe))  # Time, seconds
+    probe[:, -1] = np.linspace(0, 500, len(probe))  # Amount
+    try:
+        batch = np.asarray(artifact.predict(probe))
+        single = np.asarray(artifact.predict(probe[:1]))
+    except Exception as error:  # runtimes raise many kinds on a broken graph
+        raise ModelFileError(f"{path}: fails on a probe batch ({error})") from error
+    if batch.shape != (len(probe),) or single.shape != (1,):
+        raise ModelFileError(f"{path}: returns shape {batch.shape} for {len(probe)} rows")
+    if not (np.isfinite(batch).all() and ((batch >= 0) & (batch <= 1)).all()):
+        raise ModelFileError(f"{path}: returns values that are not probabilities")
+    if abs(float(single[0]) - float(batch[0])) > 1e-5:
+        raise ModelFileError(f"{path}: a row scored alone differs from the same row in a batch")

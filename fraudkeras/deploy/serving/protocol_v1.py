@@ -1,0 +1,145 @@
+"""TensorFlow Serving's REST API (the "V1" protocol).
+
+``POST /v1/models/{name}[/versions/{v}]:predict`` takes ``instances`` (row format:
+each row 30 numbers in FEATURES order, an object keyed by feature name, or TF
+Serving's ``{"transactions": [...]}``) or ``inputs`` (columnar: a list of rows,
+``{"transactions": rows}`` or one list per feature name). The signature has two
+outputs, so, as TF Serving does for a multi-output signature, row requests get
+``predictions`` as one object per row and columnar requests get ``outputs`` as one
+list per output. ``GET /v1/models/{name}`` is the version status and
+``GET /v1/models/{name}/metadata`` the signature.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fraudkeras.data.schema import N_FEATURES
+from fraudkeras.deploy.serving.endpoints import (
+    ServerState,
+    decide,
+    endpoint,
+    json_response,
+    read_json,
+)
+from fraudkeras.deploy.serving.errors import RequestError
+from fraudkeras.deploy.serving.payloads import (
+    FEATURE_SET,
+    INPUT_NAME,
+    columns_to_matrix,
+    object_body,
+    to_matrix,
+)
+
+SIGNATURES = ("serving_default", "serve", "")
+PROBABILITY, FLAG = "fraud_probability", "is_fraud"
+_PATH = re.compile(
+    r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<rest>:predict|/metadata)?$"
+)
+
+
+def routes(state: ServerState) -> list[Route]:
+    """The V1 routes; one handler parses the path, as ``name:predict`` is one segment."""
+
+    @endpoint
+    async def v1(request: Request) -> Response:
+        match = _PATH.match(request.path_params["path"])
+        if match is None:
+            raise RequestError(f"no such route: {request.url.path}", 404)
+        name, version, rest = match["name"], match["version"], match["rest"]
+        if rest == ":predict":
+            request.scope["fraudkeras_route"] = "v1_predict"
+            if request.method != "POST":
+                raise RequestError(":predict takes POST", 405)
+            return await predict(state, request, name, version)
+        if request.method != "GET":
+            raise RequestError(f"{request.url.path} takes GET", 405)
+        model = state.model(name, version)
+        if rest == "/metadata":
+            request.scope["fraudkeras_route"] = "v1_metadata"
+            return json_response(metadata(state.name, model.version))
+        request.scope["fraudkeras_route"] = "v1_status"
+        return json_response(status(model.version))
+
+    return [Route("/v1/models/{path:path}", v1, methods=["GET", "POST"])]
+
+
+async def predict(state: ServerState, request: Request, name: str, version: str | None) -> Response:
+    model = state.model(name, version)
+    body = object_body(await read_json(request))
+    signature = body.get("signature_name", "")
+    if signature not in SIGNATURES:
+        raise RequestError(
+            f"unknown signature_name {signature!r}; this model has 'serving_default'"
+        )
+    if ("instances" in body) == ("inputs" in body):
+        raise RequestError("expected exactly one of 'instances' (rows) or 'inputs' (columns)")
+    if "instances" in body:
+        features = to_matrix(body["instances"], "instances")
+    else:
+        features = _columns(body["inputs"])
+    probabilities, flags, _ = decide(state, model, features, None)
+    if "instances" in body:
+        rows = zip(probabilities.tolist(), flags.tolist(), strict=True)
+        return json_response({"predictions": [{PROBABILITY: p, FLAG: f} for p, f in rows]})
+    return json_response({"outputs": {PROBABILITY: probabilities, FLAG: flags}})
+
+
+def _columns(inputs: Any) -> Any:
+    if isinstance(inputs, dict):
+        if set(inputs) == {INPUT_NAME}:
+            return to_matrix(inputs[INPUT_NAME], f"inputs.{INPUT_NAME}")
+        if set(inputs) & FEATURE_SET or len(inputs) > 1:
+            return columns_to_matrix(inputs, "inputs")
+        raise RequestError(
+            f"inputs: unknown input {next(iter(inputs), '')!r}; expected {INPUT_NAME!r}"
+        )
+    return to_matrix(inputs, "inputs")
+
+
+def status(version: int) -> dict[str, Any]:
+    """TF Serving's ``GetModelStatus`` answer for the one loaded version."""
+    return {
+        "model_version_status": [
+            {
+                "version": str(version),
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        ]
+    }
+
+
+def _tensor(name: str, dtype: str, dims: list[int]) -> dict[str, Any]:
+    return {
+        "dtype": dtype,
+        "tensor_shape": {
+            "dim": [{"size": str(d), "name": ""} for d in dims],
+            "unknown_rank": False,
+        },
+        "name": name,
+    }
+
+
+def metadata(name: str, version: int) -> dict[str, Any]:
+    """TF Serving's ``GetModelMetadata`` answer: the one signature, in its JSON form."""
+    signature = {
+        "inputs": {
+            INPUT_NAME: _tensor(f"serving_default_{INPUT_NAME}:0", "DT_FLOAT", [-1, N_FEATURES])
+        },
+        "outputs": {
+            PROBABILITY: _tensor("StatefulPartitionedCall:0", "DT_FLOAT", [-1]),
+            FLAG: _tensor("StatefulPartitionedCall:1", "DT_BOOL", [-1]),
+        },
+        "method_name": "tensorflow/serving/predict",
+        "defaults": {},
+    }
+    return {
+        "model_spec": {"name": name, "signature_name": "", "version": str(version)},
+        "metadata": {"signature_def": {"signature_def": {"serving_default": signature}}},
+    }

@@ -1,0 +1,35 @@
+"""Fixtures for the serving tests: an exported run, and ``fraudkeras serve`` started
+for real in a subprocess on free loopback ports (stopped with SIGTERM afterwards).
+Every test here needs the serve extra and is skipped cleanly without it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+for module in ("starlette", "uvicorn", "grpc", "prometheus_client", "tritonclient.grpc", "httpx"):
+    pytest.importorskip(module, reason="needs the serve extra: pip install 'fraudkeras[serve]'")
+pytest.importorskip("ai_edge_litert", reason="serves a LiteRT file")
+
+from serving_support import Server, launch  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def served_run(trained_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's trained run with only its float32 LiteRT export."""
+    from fraudkeras.deploy.export import export
+
+    run = tmp_path_factory.mktemp("serve") / "run"
+    shutil.copytree(trained_run.run_dir, run)
+    export(run, ("litert",))
+    return run
+
+
+@pytest.fixture(scope="module")
+def server(served_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = launch(served_run, tmp_path_factory.mktemp("log") / "serve.log")
+    yield running
+    running.stop()
