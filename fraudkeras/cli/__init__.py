@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from types import ModuleType
 
 from fraudkeras._core import interrupts
 from fraudkeras._core.errors import FraudKerasError, first_line
+from fraudkeras._core.quiet import DEBUG_VARIABLE
 from fraudkeras.cli import (
     compare,
     evaluate,
@@ -69,6 +71,8 @@ def _configure_logging() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    if debug:  # third-party C++ output stays visible (see fraudkeras._core.quiet)
+        os.environ[DEBUG_VARIABLE] = "1"
     _configure_logging()
     interrupts.install()
     parser, subparsers = build_parser()
