@@ -72,6 +72,22 @@ def check_output_dir(target: Path, *, force: bool) -> None:
         raise OutputError(f"{parent}: not writable")
 
 
+def check_output_file(target: Path, *, force: bool, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse a file output that exists (unless ``force``), is a folder, has no
+    parent folder, or would overwrite one of ``inputs``."""
+    resolved = target.resolve()
+    if any(resolved == path.resolve() for path in inputs):
+        raise OutputError(f"{target}: would overwrite the input")
+    if target.is_dir():
+        raise OutputError(f"{target}: is a folder")
+    if target.exists() and not force:
+        raise OutputError(f"{target}: exists already (force=True replaces it)")
+    if not target.parent.is_dir():
+        raise OutputError(f"{target.parent}: no such folder")
+    if not os.access(target.parent, os.W_OK):
+        raise OutputError(f"{target.parent}: not writable")
+
+
 @contextlib.contextmanager
 def atomic_dir(target: Path, *, force: bool = False) -> Iterator[Path]:
     """Yield a scratch folder beside ``target``; on success it replaces ``target``.

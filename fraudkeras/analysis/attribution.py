@@ -127,11 +127,13 @@ def explain(
     model: FraudMLP, transaction: np.ndarray, *, method: str = "integrated_gradients"
 ) -> Explanation:
     """Attributions for one raw transaction (30 features in :data:`FEATURES` order)."""
+    from fraudkeras.modeling.model import probability_of  # Keras: only once it is chosen
+
     x = np.asarray(transaction, dtype=np.float64).reshape(1, len(FEATURES))
     logits = _logits(model, np.vstack([x, baseline(model)[None, :]]))
     contributions = attributions(model, x, method=method)[0]
     return Explanation(
-        probability=float(1.0 / (1.0 + np.exp(-logits[0]))),
+        probability=float(probability_of(logits[:1])[0]),
         logit=float(logits[0]),
         baseline_logit=float(logits[1]),
         contributions={f: float(c) for f, c in zip(FEATURES, contributions, strict=True)},

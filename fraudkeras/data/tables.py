@@ -29,6 +29,8 @@ log = logging.getLogger("fraudkeras")
 
 OPENML_DATA_ID = 1597
 SOURCES = ("auto", "openml", "sample")
+#: the file types every table reader and writer accepts
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 _CACHE_FILE = f"openml-{OPENML_DATA_ID}-creditcard.parquet"
 _DOWNLOAD_TIMEOUT_S = 60
 MEMORY_FACTOR = 6  # copies of the table that training holds (see check_fits_in_memory)
@@ -224,7 +226,7 @@ def check_table_path(path: Path) -> str:
     if path.is_dir():
         raise DataError(f"{path}: is a folder, expected a .csv or .parquet file")
     suffix = path.suffix.lower()
-    if suffix not in {".csv", ".parquet", ".pq"}:
+    if suffix not in TABLE_SUFFIXES:
         raise DataError(
             f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv or .parquet"
         )

@@ -23,10 +23,10 @@ import polars as pl
 
 from fraudkeras._core import interrupts
 from fraudkeras._core.errors import DataError, OutputError
-from fraudkeras._core.files import atomic_file
+from fraudkeras._core.files import atomic_file, check_output_file
 from fraudkeras._core.validation import check_float, check_int
 from fraudkeras.data.schema import FEATURES, LABEL, validate_frame
-from fraudkeras.data.tables import check_table_path, read_errors
+from fraudkeras.data.tables import TABLE_SUFFIXES, check_table_path, read_errors
 from fraudkeras.deploy.artifacts import Artifact, open_artifact
 from fraudkeras.deploy.columns import (
     FLAG,
@@ -42,7 +42,6 @@ from fraudkeras.metrics.classification import at_threshold, ranking_metrics
 log = logging.getLogger("fraudkeras")
 
 BATCH_ROWS = 65_536
-OUTPUT_SUFFIXES = (".csv", ".parquet", ".pq")
 _CSV_DUPLICATE = re.compile(r"^(.+)_duplicated_\d+$")  # how polars renames a repeated header
 _CSV_PARSE = re.compile(r"could not parse `(.*)` as dtype `f64` at column '(.+?)'")
 
@@ -229,18 +228,8 @@ def label_metrics(
 
 
 def _check_output(out: Path, data: Path, model: Path, *, force: bool) -> None:
-    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+    if out.suffix.lower() not in TABLE_SUFFIXES:
         raise OutputError(f"{out}: output must be a .csv or .parquet file")
-    resolved = out.resolve()
-    if resolved in (data.resolve(), model.resolve()):
-        raise OutputError(f"{out}: would overwrite the input")
-    if model.is_dir() and resolved.is_relative_to(model.resolve()):
+    if model.is_dir() and out.resolve().is_relative_to(model.resolve()):
         raise OutputError(f"{out}: is inside the model folder {model}")
-    if out.is_dir():
-        raise OutputError(f"{out}: is a folder")
-    if out.exists() and not force:
-        raise OutputError(f"{out}: exists already (use --force to replace it)")
-    if not out.parent.is_dir():
-        raise OutputError(f"{out.parent}: no such folder")
-    if not os.access(out.parent, os.W_OK):
-        raise OutputError(f"{out.parent}: not writable")
+    check_output_file(out, force=force, inputs=(data, model))

@@ -277,7 +277,7 @@ def _check_paths(model: Path, data: Path, out: Path, *, force: bool) -> None:
     if out.resolve() in (data.resolve(), model.resolve()):
         raise OutputError(f"{out}: would overwrite the input")
     if out.exists() and not force:
-        raise OutputError(f"{out}: exists already (use --force to replace it)")
+        raise OutputError(f"{out}: exists already (--force replaces it)")
     if not out.parent.is_dir():
         raise OutputError(f"{out.parent}: no such folder")
     if not os.access(out.parent, os.W_OK):

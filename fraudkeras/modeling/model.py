@@ -169,4 +169,10 @@ def fraud_probabilities(model: FraudMLP, features: np.ndarray) -> np.ndarray:
         )
         for i in range(0, len(x), PREDICT_BATCH_SIZE)
     ]
-    return expit(np.concatenate(logits).astype(np.float64).reshape(-1))
+    return probability_of(np.concatenate(logits).reshape(-1))
+
+
+def probability_of(logits: np.ndarray) -> np.ndarray:
+    """The fraud probability of logits, by a float64 sigmoid (see above)."""
+    probabilities: np.ndarray = expit(np.asarray(logits, dtype=np.float64))
+    return probabilities

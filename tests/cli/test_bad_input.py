@@ -164,7 +164,7 @@ def test_fewer_rows_than_a_batch(capsys, frame, tmp_path: Path) -> None:
     frame.write_parquet(data)
     args = _command("train", data, tmp_path / "out", tmp_path)
     _check(capsys, [*args, "--batch-size", "512"], tmp_path, 2,
-           "batch_size 512 exceeds the 210 training rows")  # fmt: skip
+           "--batch-size 512 exceeds the 210 training rows")  # fmt: skip
 
 
 # -- bad model files --------------------------------------------------------------

@@ -232,7 +232,7 @@ def test_cli_scores_and_reports(litert: Path, small_parquet: Path, tmp_path: Pat
     again = run_cli(*args)
     assert again.returncode == 6
     assert again.stderr.strip().splitlines() == [
-        f"fraudkeras: error: {out}: exists already (use --force to replace it)"
+        f"fraudkeras: error: {out}: exists already (--force replaces it)"
     ]
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"\0" * 100)
