@@ -133,29 +133,7 @@ def _error_blocks(analysis: dict[str, Any]) -> list[Block]:
         Paragraph("Most confident false negatives (frauds missed) and what lowered their score."),
         mistakes("false_negatives"),
         Heading("Recall by amount band", 3),
-        Table(
-            (
-                "amount",
-                "transactions",
-                "frauds",
-                "caught",
-                "recall",
-                "missed amount",
-                "false alarms",
-            ),
-            tuple(
-                (
-                    band["band"],
-                    f"{band['transactions']:,d}",
-                    str(band["frauds"]),
-                    str(band["caught"]),
-                    "n/a" if band["recall"] is None else f"{band['recall']:.3f}",
-                    f"{band['fraud_amount'] - band['caught_amount']:,.2f}",
-                    str(band["false_alarms"]),
-                )
-                for band in analysis["recall_by_amount"]
-            ),
-        ),
+        _amount_band_table(analysis["recall_by_amount"]),
         Heading(f"Precision@{k} per day", 3),
         Paragraph(
             f"Of each day's {k} highest-scored test transactions (day = Time // 86400), the "
@@ -176,3 +154,29 @@ def _error_blocks(analysis: dict[str, Any]) -> list[Block]:
             ),
         ),
     ]
+
+
+def _amount_band_table(bands: list[dict[str, Any]]) -> Table:
+    return Table(
+        (
+            "amount",
+            "transactions",
+            "frauds",
+            "caught",
+            "recall",
+            "missed amount",
+            "false alarms",
+        ),
+        tuple(
+            (
+                band["band"],
+                f"{band['transactions']:,d}",
+                str(band["frauds"]),
+                str(band["caught"]),
+                "n/a" if band["recall"] is None else f"{band['recall']:.3f}",
+                f"{band['fraud_amount'] - band['caught_amount']:,.2f}",
+                str(band["false_alarms"]),
+            )
+            for band in bands
+        ),
+    )

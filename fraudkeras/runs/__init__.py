@@ -1,0 +1,2 @@
+"""Run folders: the layout, the training configuration, ``RunFolder`` and
+checkpoints."""

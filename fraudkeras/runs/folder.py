@@ -1,0 +1,211 @@
+"""``RunFolder``: a finished run, read once. Evaluation, thresholds, export,
+explanations, the report and the comparison all start from it, so the way a run
+is loaded (config → data → split → model → predictions) is written once.
+
+The run's data is found where it was when the run trained, or beside the run
+folder where it was then (so a run folder and its data can move together), or
+where the caller points (``data=``). Its fingerprint must match the one
+recorded at training time unless the caller asks to evaluate other data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fraudkeras._core.errors import DataError
+from fraudkeras._core.files import atomic_dir, read_json, write_json
+from fraudkeras._core.provenance import environment
+from fraudkeras._core.quiet import c_output_silenced
+from fraudkeras.data.splits import Part, Split, split
+from fraudkeras.data.tables import SOURCES, Transactions, load_transactions
+from fraudkeras.metrics.classification import Predictions
+from fraudkeras.runs import layout
+from fraudkeras.runs.config import TrainConfig
+
+if TYPE_CHECKING:
+    from fraudkeras.modeling.model import FraudMLP
+
+log = logging.getLogger("fraudkeras")
+
+
+def data_record(
+    transactions: Transactions, fingerprint: dict[str, Any], parts: Split, run_dir: Path
+) -> dict[str, Any]:
+    """What ``data.json`` says about a run's data: where it was (absolute, and
+    relative to the run folder so both can move together), its fingerprint and
+    the split's sizes."""
+    record: dict[str, Any] = {
+        "source": transactions.source,
+        "origin": transactions.origin,
+        "fingerprint": fingerprint,
+        "split": parts.summary(),
+    }
+    if transactions.source not in SOURCES:
+        record["relative_to_run"] = os.path.relpath(transactions.source, run_dir.resolve())
+    return record
+
+
+def write_run_folder(
+    target: Path,
+    *,
+    force: bool,
+    model: FraudMLP,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    history: dict[str, list[float]],
+    data: dict[str, Any],
+) -> Path:
+    """Write a run folder atomically (see :func:`fraudkeras._core.files.atomic_dir`)."""
+    with atomic_dir(target, force=force) as scratch:
+        with c_output_silenced():  # Keras's serializer imports TensorFlow if installed
+            model.save(scratch / layout.MODEL_FILE)
+        write_json(scratch / layout.CONFIG_FILE, config)
+        write_json(scratch / layout.METRICS_FILE, metrics)
+        write_json(scratch / layout.HISTORY_FILE, history)
+        write_json(scratch / layout.DATA_FILE, data)
+        write_json(scratch / layout.ENVIRONMENT_FILE, environment())
+    return target
+
+
+class RunFolder:
+    """A finished run folder; each file is read at most once, lazily."""
+
+    @classmethod
+    def of_trained(
+        cls, path: Path, *, transactions: Transactions, split: Split, model: FraudMLP
+    ) -> RunFolder:
+        """A run that this process has just trained: its data, split and model are
+        taken from memory instead of being loaded again."""
+        run = cls(path)
+        run.__dict__.update(transactions=transactions, split=split, model=model)
+        run._fingerprint = run.data_record.get("fingerprint")
+        return run
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        data: str | os.PathLike[str] | None = None,
+        allow_other_data: bool = False,
+    ) -> None:
+        """``data`` overrides where the run's data is read from; with
+        ``allow_other_data`` a table other than the training one is accepted
+        (evaluating on new data), else a fingerprint mismatch is refused."""
+        self.path = layout.check_run_dir(Path(path))
+        self._data = data
+        self._allow_other_data = allow_other_data
+        self._fingerprint: dict[str, Any] | None = None
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        record: dict[str, Any] = read_json(self.path / layout.CONFIG_FILE)
+        return record
+
+    @cached_property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.from_record(self.config)
+
+    @cached_property
+    def metrics(self) -> dict[str, Any]:
+        record: dict[str, Any] = read_json(self.path / layout.METRICS_FILE)
+        return record
+
+    @cached_property
+    def history(self) -> dict[str, list[float]]:
+        record: dict[str, list[float]] = read_json(self.path / layout.HISTORY_FILE)
+        return record
+
+    @cached_property
+    def data_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = read_json(self.path / layout.DATA_FILE)
+        return record
+
+    def update(
+        self, *, metrics: dict[str, Any] | None = None, config: dict[str, Any] | None = None
+    ) -> None:
+        """Rewrite ``metrics.json`` and/or ``config.json`` (atomically) and what this
+        object has read of them."""
+        if metrics is not None:
+            write_json(self.path / layout.METRICS_FILE, metrics)
+            self.__dict__["metrics"] = metrics
+        if config is not None:
+            write_json(self.path / layout.CONFIG_FILE, config)
+            self.__dict__["config"] = config
+            self.__dict__.pop("train_config", None)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / layout.EXPORT_DIR / layout.MANIFEST_FILE
+
+    @property
+    def backend(self) -> str:
+        return str(self.config.get("backend", "jax"))
+
+    @cached_property
+    def transactions(self) -> Transactions:
+        """The run's data (see the module docstring for where it is looked for)."""
+        transactions = load_transactions(self._data_source())
+        recorded = self.data_record.get("fingerprint")
+        self._fingerprint = transactions.fingerprint()  # hashes the whole table: once
+        if self._fingerprint != recorded:
+            if not self._allow_other_data:
+                raise DataError(
+                    f"{transactions.origin}: not the data {self.path} was trained on "
+                    f"(fingerprint differs: {recorded and recorded.get('rows')} rows recorded, "
+                    f"{transactions.n_rows} found); pass data= the training file"
+                )
+            log.warning(
+                "data differs from what %s was trained on (fingerprint mismatch): "
+                "the split and metrics are not comparable",
+                self.path,
+            )
+        return transactions
+
+    @property
+    def data_matches(self) -> bool:
+        """Whether the data read is the table the run was trained on."""
+        _ = self.transactions
+        return bool(self._fingerprint == self.data_record.get("fingerprint"))
+
+    def _data_source(self) -> str | os.PathLike[str]:
+        if self._data is not None:
+            return self._data
+        source = str(self.data_record.get("source", self.config["data"]))
+        if source in SOURCES or Path(source).exists():
+            return source
+        relative = self.data_record.get("relative_to_run")
+        if relative and (self.path / relative).exists():
+            return self.path / relative
+        raise DataError(
+            f"{source}: the data {self.path} was trained on is no longer there; "
+            "pass data= (the same table, wherever it is now)"
+        )
+
+    @cached_property
+    def split(self) -> Split:
+        config = self.train_config
+        return split(self.transactions, config.split, config.split_seed)
+
+    @cached_property
+    def model(self) -> FraudMLP:
+        from fraudkeras.modeling.model import load_model
+
+        return load_model(self.path / layout.MODEL_FILE)
+
+    def predictions(self, part: Part) -> Predictions:
+        """The model's probabilities on one part of the split."""
+        from fraudkeras.modeling.model import fraud_probabilities
+
+        return Predictions(part.y, fraud_probabilities(self.model, part.x), part.amounts)
+
+    @cached_property
+    def validation(self) -> Predictions:
+        return self.predictions(self.split.validation)
+
+    @cached_property
+    def test(self) -> Predictions:
+        return self.predictions(self.split.test)
