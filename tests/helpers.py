@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy_reference as reference
 import pytest
 
 BACKEND = os.environ.get("KERAS_BACKEND", "jax")
@@ -70,11 +73,71 @@ def make_model(features: np.ndarray, class_weight=(1.0, 1.0), seed: int = 0, opt
     return model
 
 
-def numpy_weighted_bce(y: np.ndarray, logits: np.ndarray, normal: float, fraud: float) -> float:
-    """The weighted BCE written independently in float64 NumPy."""
-    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
-    per_example = -(y * np.log(p) + (1 - y) * np.log(1 - p))
-    return float(np.mean(np.where(y == 1, fraud, normal) * per_example))
+#: the weighted BCE written independently in float64 NumPy
+numpy_weighted_bce = reference.weighted_bce
+
+
+@dataclass
+class AdamStepCase:
+    """A compiled FraudMLP holding known weights and a known Adam state, one batch,
+    and what the NumPy reference says one train step on that batch gives."""
+
+    model: Any
+    x: np.ndarray
+    y: np.ndarray
+    before: reference.Weights
+    gradients: list[np.ndarray]  # d loss / d params, reference.Weights.params order
+    loss: float
+    after: list[np.ndarray]  # the params after the step, same order
+
+
+def adam_step_case(
+    features: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    class_weight: tuple[float, float] = (0.7, 12.0),
+    learning_rate: float = 0.01,
+) -> AdamStepCase:
+    """Known weights (:func:`numpy_reference.known_weights` on ``features``) and a
+    known Adam state written into a FraudMLP compiled with ``keras.optimizers.Adam``.
+
+    The state is mid-training (9 steps done, nonzero moments): from a fresh state one
+    Adam step is ``lr * g / (|g| + 3e-6)``, about ``lr * sign(g)``, and would not see a
+    wrong gradient magnitude. With ``v`` of the gradients' size (|g| ~ 1e-3 .. 0.4
+    here) the step depends on ``g`` itself.
+    """
+    import keras
+
+    model = make_model(
+        features, class_weight, optimizer=keras.optimizers.Adam(learning_rate=learning_rate)
+    )
+    weights = reference.known_weights(features)
+    reference.assign(model, weights)
+    rng = np.random.default_rng(1)
+    params = weights.params
+    state = reference.AdamState(
+        iterations=9,
+        m=[rng.normal(scale=1e-3, size=p.shape).astype(np.float32) for p in params],
+        v=[rng.uniform(1e-6, 1e-4, size=p.shape).astype(np.float32) for p in params],
+    )
+    optimizer = model.optimizer
+    optimizer.iterations.assign(state.iterations)
+    variables = [v for layer in [*model.hidden, model.logit] for v in (layer.kernel, layer.bias)]
+    for variable, m, v in zip(variables, state.m, state.v, strict=True):
+        index = optimizer._get_variable_index(variable)
+        optimizer._momentums[index].assign(m)
+        optimizer._velocities[index].assign(v)
+    loss, gradients = reference.loss_and_gradients(weights, x, y, *class_weight)
+    after, _ = reference.adam_step(params, gradients, state, learning_rate)
+    return AdamStepCase(model, x, y, weights, gradients, loss, after)
+
+
+def largest_gap(got: list[np.ndarray], expected: list[np.ndarray]) -> float:
+    """max |got - expected| over every tensor (printed by the step tests with -s)."""
+    return max(
+        float(np.abs(np.asarray(g, np.float64) - e).max())
+        for g, e in zip(got, expected, strict=True)
+    )
 
 
 def assert_real_png(path: Path) -> None:

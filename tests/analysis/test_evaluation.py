@@ -72,12 +72,24 @@ def test_table_shows_every_number(trained_run) -> None:
     assert str(test["at_0.5"]["tn"]) in table
 
 
+def validation_scores(run) -> tuple[np.ndarray, np.ndarray]:
+    """The labels and the saved model's probabilities on the run's validation split:
+    the scores a threshold is chosen on (their agreement with a NumPy forward pass is
+    tests/deploy/test_artifacts.py's)."""
+    from fraudkeras.data.splits import split
+    from fraudkeras.data.tables import load_transactions
+    from fraudkeras.modeling.model import fraud_probabilities, load_model
+
+    config = json.loads((run / "config.json").read_text())
+    validation = split(load_transactions(config["data"]), "stratified", 42).validation
+    return validation.y, fraud_probabilities(load_model(run / "model.keras"), validation.x)
+
+
 def test_retune_records_the_new_threshold_everywhere(exported, tmp_path) -> None:
     import shutil
 
     from fraudkeras.analysis.evaluation import retune
-    from fraudkeras.metrics.thresholds import ThresholdPolicy, choose_threshold
-    from fraudkeras.modeling.model import fraud_probabilities, load_model
+    from fraudkeras.metrics.thresholds import ThresholdPolicy
 
     run = tmp_path / "run"
     shutil.copytree(exported[0], run)
@@ -91,14 +103,32 @@ def test_retune_records_the_new_threshold_everywhere(exported, tmp_path) -> None
     manifest = json.loads((run / "export" / "manifest.json").read_text())
     assert manifest["thresholds"]["tuned"] == metrics["tuned_threshold"]
     assert manifest["thresholds"]["policy"]["strategy"] == "recall"
-    # independent: the threshold chosen on validation predictions, the recall reached there
-    from fraudkeras.data.splits import split
-    from fraudkeras.data.tables import load_transactions
-
-    config = json.loads((run / "config.json").read_text())
-    validation = split(load_transactions(config["data"]), "stratified", 42).validation
-    p = fraud_probabilities(load_model(run / "model.keras"), validation.x)
-    assert metrics["tuned_threshold"] == choose_threshold(validation.y, p, validation.amounts,
-                                                          policy)  # fmt: skip
-    assert recall_score(validation.y, p >= metrics["tuned_threshold"]) >= 0.8
+    # independent: by brute force over the validation scores, the highest one whose
+    # alerts (p >= t) reach 80% recall by scikit-learn
+    y, p = validation_scores(run)
+    reaching = [t for t in np.unique(p) if recall_score(y, p >= t) >= 0.8]
+    assert metrics["tuned_threshold"] == max(reaching)
+    assert metrics["validation"]["at_tuned"]["recall"] == pytest.approx(
+        recall_score(y, p >= max(reaching))
+    )
     assert metrics["validation"]["at_tuned"]["recall"] >= 0.8
+
+
+def test_retune_for_f1_picks_the_best_f1_threshold(trained_run, tmp_path) -> None:
+    import shutil
+
+    from fraudkeras.analysis.evaluation import retune
+    from fraudkeras.metrics.thresholds import ThresholdPolicy
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run.run_dir, run)
+    metrics = retune(run, ThresholdPolicy("f1"))
+    # independent: scikit-learn's F1 of p >= t at every distinct validation score;
+    # the best one, and of equally good thresholds the lowest (the most alerts)
+    y, p = validation_scores(run)
+    candidates = np.unique(p)  # sorted ascending
+    scores = np.array([f1_score(y, p >= t, zero_division=0.0) for t in candidates])
+    best = candidates[np.flatnonzero(scores == scores.max())[0]]
+    assert metrics["tuned_threshold"] == best
+    assert metrics["validation"]["at_tuned"]["f1"] == pytest.approx(scores.max())
+    assert json.loads((run / "metrics.json").read_text())["tuned_threshold"] == best

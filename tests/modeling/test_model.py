@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import numpy_reference as reference
 import pytest
 from keras import ops
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -23,15 +24,10 @@ def to_numpy(value: object) -> np.ndarray:
 def numpy_logits(
     model: FraudMLP, x: np.ndarray, params: list[np.ndarray] | None = None
 ) -> np.ndarray:
-    """The forward pass in float64 NumPy; ``params`` align with trainable_variables."""
-    params = params if params is not None else [to_numpy(v) for v in model.trainable_variables]
-    mean, variance = to_numpy(model.scaler.mean).ravel(), to_numpy(model.scaler.variance).ravel()
-    h = (x.astype(np.float64) - mean) / np.maximum(np.sqrt(variance), keras.config.epsilon())
-    pairs = list(zip(params[0::2], params[1::2], strict=True))
-    for kernel, bias in pairs[:-1]:
-        h = np.maximum(h @ kernel + bias, 0)
-    kernel, bias = pairs[-1]
-    return (h @ kernel + bias).ravel()
+    """The forward pass in float64 NumPy (tests/numpy_reference.py) of the model's
+    weights, or of ``params`` in their place (aligned with trainable_variables)."""
+    weights = reference.weights_of(model)
+    return reference.logits(weights if params is None else weights.with_params(params), x)
 
 
 @pytest.fixture(scope="module")
