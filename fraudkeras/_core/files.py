@@ -72,13 +72,16 @@ def check_output_dir(target: Path, *, force: bool) -> None:
         raise OutputError(f"{parent}: not writable")
 
 
-def check_output_file(target: Path, *, force: bool, inputs: tuple[Path, ...] = ()) -> None:
-    """Refuse a file output that exists (unless ``force``), is a folder, has no
-    parent folder, or would overwrite one of ``inputs``."""
+def check_output_file(
+    target: Path, *, force: bool, inputs: tuple[Path, ...] = (), folder: bool = False
+) -> None:
+    """Refuse an output that exists (unless ``force``), has no writable parent
+    folder, or would overwrite one of ``inputs``; a file output may not be a
+    folder (``folder=True``: the output is one, such as Spark's part files)."""
     resolved = target.resolve()
     if any(resolved == path.resolve() for path in inputs):
         raise OutputError(f"{target}: would overwrite the input")
-    if target.is_dir():
+    if target.is_dir() and not folder:
         raise OutputError(f"{target}: is a folder")
     if target.exists() and not force:
         raise OutputError(f"{target}: exists already (force=True replaces it)")

@@ -30,6 +30,7 @@ from fraudkeras._core.errors import (
     ModelFileError,
     OutputError,
 )
+from fraudkeras._core.files import check_output_file
 from fraudkeras._core.validation import check_float
 from fraudkeras.data.schema import FEATURES
 from fraudkeras.deploy.artifacts import Artifact, kind_of, open_artifact
@@ -274,14 +275,7 @@ def _check_paths(model: Path, data: Path, out: Path, *, force: bool) -> None:
         raise ModelFileError(f"{model}: no such model file")
     if not data.exists():
         raise DataError(f"{data}: no such file or folder")
-    if out.resolve() in (data.resolve(), model.resolve()):
-        raise OutputError(f"{out}: would overwrite the input")
-    if out.exists() and not force:
-        raise OutputError(f"{out}: exists already (--force replaces it)")
-    if not out.parent.is_dir():
-        raise OutputError(f"{out.parent}: no such folder")
-    if not os.access(out.parent, os.W_OK):
-        raise OutputError(f"{out.parent}: not writable")
+    check_output_file(out, force=force, inputs=(data, model), folder=True)
 
 
 def summarize(out: Path, threshold: float, source: str) -> ScoreResult:

@@ -9,19 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from fraudkeras.data.class_weights import DEFAULT_WEIGHTING, class_weights
 from fraudkeras._core.errors import ParameterError
+from fraudkeras._core.validation import check_choice, check_float, check_int
+from fraudkeras.data.class_weights import DEFAULT_WEIGHTING, class_weights
 from fraudkeras.data.splits import SPLIT_KINDS
-from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
 from fraudkeras.metrics.thresholds import (
     DEFAULT_REVIEW_COST,
     DEFAULT_TARGET_RECALL,
     DEFAULT_THRESHOLD_STRATEGY,
     ThresholdPolicy,
 )
-from fraudkeras._core.validation import check_choice, check_float, check_int
-
-
+from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
 
 
 @dataclass(frozen=True)
