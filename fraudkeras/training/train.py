@@ -36,6 +36,7 @@ from fraudkeras.data.tables import Transactions, load_transactions
 from fraudkeras.modeling.model import FraudMLP
 from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
+from fraudkeras.training.epochs import EpochEnd, fit_epochs
 
 log = logging.getLogger("fraudkeras")
 
@@ -158,25 +159,10 @@ def _train(
     }
 
     timer = EpochTimer()
-    started = time.perf_counter()
-    while state.epochs_done < config.epochs and not state.stopped:
-        epoch = state.epochs_done
-        # Our own shuffle, a pure function of (seed, epoch): Keras shuffles with
-        # each backend's global RNG, which a resumed process could not replay.
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(parts.train.y))
-        fitted = model.fit(
-            parts.train.x[order],
-            parts.train.y[order],
-            validation_data=(parts.validation.x, parts.validation.y),
-            initial_epoch=epoch,
-            epochs=epoch + 1,
-            batch_size=config.batch_size,
-            shuffle=False,
-            callbacks=[keras.callbacks.TerminateOnNaN(), timer, InterruptCheck(), *callbacks],
-            verbose=verbose,
-        )
-        interrupts.check()
-        logs = {name: values[-1] for name, values in fitted.history.items() if values}
+    best_weights_box = [best_weights]
+
+    def end_of_epoch(epoch: int, logs: dict[str, Any]) -> bool:
+        """Checkpoint and early stopping after each epoch; True stops ``fit``."""
         if not math.isfinite(logs.get("loss", math.nan)) or "val_pr_auc" not in logs:
             if partial is not None:
                 shutil.rmtree(partial, ignore_errors=True)
@@ -187,9 +173,20 @@ def _train(
         logs["epoch_seconds"] = timer.seconds[-1]
         improved = state.record(logs, monitor="val_pr_auc", patience=config.patience)
         if improved:
-            best_weights = model.get_weights()
+            best_weights_box[0] = model.get_weights()
         if partial is not None:
             checkpoint.save(partial, model, state, run_record, improved)
+        return state.stopped
+
+    started = time.perf_counter()
+    if state.epochs_done < config.epochs and not state.stopped:
+        own = [keras.callbacks.TerminateOnNaN(), timer, InterruptCheck()]
+        fit_epochs(
+            model, parts, config, state.epochs_done,
+            [*own, *callbacks, EpochEnd(end_of_epoch)], verbose,
+        )  # fmt: skip
+        interrupts.check()
+    best_weights = best_weights_box[0]
     train_seconds = time.perf_counter() - started
     model.set_weights(best_weights)
     history = state.history
