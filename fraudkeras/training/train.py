@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from fraudkeras._core import files as rundir
 from fraudkeras._core import interrupts

@@ -5,7 +5,6 @@ threaded through explicitly (``update_state`` cannot mutate inside a jit)."""
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
