@@ -65,11 +65,15 @@ def train_step(model: FraudMLP, data: Any) -> dict[str, Any]:
 
 
 def test_step(model: FraudMLP, data: Any) -> dict[str, Any]:
+    """Validation batches: the same direct forward and loss as ``train_step``; the
+    AUC monitors through their own ``update_state``."""
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     with torch.no_grad():
-        logits = model(x, training=False, return_logits=True)
-        loss = model.weighted_loss(y, logits)
-    return update_metrics(model, model.metrics, loss, y, logits)
+        logits = forward_logits(model, x)
+        loss = weighted_loss(model, y, logits)
+        logs = {"loss": update_loss_tracker(model.loss_tracker, loss, len(logits))}
+        others = [metric for metric in model.metrics if metric is not model.loss_tracker]
+        return logs | update_metrics(model, others, loss, y, logits)
 
 
 def forward_logits(model: FraudMLP, x: Any) -> torch.Tensor:
