@@ -168,9 +168,9 @@ def main() -> int:
     if args.case:
         kind = args.case.rsplit("-", 1)[0]
         if kind == "train":
-            times = [0.0, *train_case(args.data, args.epochs)]
+            times = train_case(args.data, args.epochs)
         else:
-            times = [0.0, *fit_case(args.data, args.epochs, validate=kind == "fitval")]
+            times = fit_case(args.data, args.epochs, validate=kind == "fitval")
         print(json.dumps(times))
         return 0
 
