@@ -96,6 +96,12 @@ class FraudMLP(keras.Model):
 
     # -- training: the steps live in fraudkeras.modeling.train_steps, one module per backend --
 
+    def fit(self, *args: Any, **kwargs: Any) -> Any:
+        """``keras.Model.fit`` inside the backend's ``fit_context`` (on torch: one
+        intra-op thread, see :mod:`fraudkeras.modeling.train_steps.torch_steps`)."""
+        with _STEPS.fit_context():
+            return super().fit(*args, **kwargs)
+
     def train_step(self, *args: Any) -> Any:
         return _STEPS.train_step(self, *args)
 

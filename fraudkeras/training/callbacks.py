@@ -33,12 +33,3 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.seconds.append(round(time.perf_counter() - self._start, 4))
-
-
-class OneEpoch(keras.callbacks.Callback):
-    """Ends ``fit`` after the epoch it started with. ``fit`` is then called with the
-    run's full ``epochs`` and this epoch as ``initial_epoch``, so the progress bar
-    says "Epoch i/N" for every epoch (epoch 1 included)."""
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.model.stop_training = True

@@ -30,7 +30,8 @@ from fraudkeras.modeling.seeding import seed_everything
 from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder, data_record, write_run_folder
-from fraudkeras.training.callbacks import EpochTimer, InterruptCheck, OneEpoch
+from fraudkeras.training.callbacks import EpochTimer, InterruptCheck
+from fraudkeras.training.epochs import EpochEnd, fit_epochs
 
 log = logging.getLogger("fraudkeras")
 
@@ -213,25 +214,10 @@ def _fit_epochs(
         model.load_weights(partial / checkpoint.LATEST_WEIGHTS)
         log.info("resuming %s after epoch %d of %d", output.out, state.epochs_done, config.epochs)
     timer = EpochTimer()
-    callbacks = [keras.callbacks.TerminateOnNaN(), timer, InterruptCheck(), OneEpoch()]
-    while state.epochs_done < config.epochs and not state.stopped:
-        epoch = state.epochs_done
-        # Our own shuffle, a pure function of (seed, epoch): Keras shuffles with
-        # each backend's global RNG, which a resumed process could not replay.
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(parts.train.y))
-        fitted = model.fit(
-            parts.train.x[order],
-            parts.train.y[order],
-            validation_data=(parts.validation.x, parts.validation.y),
-            initial_epoch=epoch,
-            epochs=config.epochs,
-            batch_size=config.batch_size,
-            shuffle=False,
-            callbacks=[*callbacks, *output.callbacks],
-            verbose=output.verbose,
-        )
-        interrupts.check()
-        logs = {name: values[-1] for name, values in fitted.history.items() if values}
+    best = [best_weights]
+
+    def end_of_epoch(epoch: int, logs: dict[str, Any]) -> bool:
+        """Checkpoint and early stopping after each epoch; True stops ``fit``."""
         if not math.isfinite(logs.get("loss", math.nan)) or "val_pr_auc" not in logs:
             if partial is not None:
                 shutil.rmtree(partial, ignore_errors=True)
@@ -242,9 +228,17 @@ def _fit_epochs(
         logs["epoch_seconds"] = timer.seconds[-1]
         improved = state.record(logs, monitor="val_pr_auc", patience=config.patience)
         if improved:
-            best_weights = model.get_weights()
+            best[0] = model.get_weights()
         if partial is not None:
             checkpoint.save(partial, model, state, record, improved)
+        return state.stopped
+
+    if state.epochs_done < config.epochs and not state.stopped:
+        own = [keras.callbacks.TerminateOnNaN(), timer, InterruptCheck()]
+        callbacks = [*own, *output.callbacks, EpochEnd(end_of_epoch)]
+        fit_epochs(model, parts, config, state.epochs_done, callbacks, output.verbose)
+        interrupts.check()
+    best_weights = best[0]
     model.set_weights(best_weights)
     return state, state.history["epoch_seconds"]
 

@@ -14,7 +14,6 @@ import pytest
 from fraudkeras._core.errors import ModelFileError, OutputError
 from fraudkeras.runs.checkpoint import STATE_FILE, TrainingState, checkpoint_dir
 from fraudkeras.training.train import resume, train
-
 from helpers import MEASUREMENTS
 
 

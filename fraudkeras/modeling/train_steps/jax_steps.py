@@ -4,6 +4,7 @@ threaded through explicitly (``update_state`` cannot mutate inside a jit)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,10 @@ def _loss_and_logits(
         trainable_variables, non_trainable_variables, x, training=training, return_logits=True
     )
     return model.weighted_loss(y, logits), (logits, non_trainable_variables)
+
+
+#: ``fit`` runs as Keras sets it up (threads: the framework's default).
+fit_context = contextlib.nullcontext
 
 
 def train_step(model: FraudMLP, state: Any, data: Any) -> tuple[dict[str, Any], Any]:

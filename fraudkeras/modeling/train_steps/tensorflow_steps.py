@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -11,6 +12,10 @@ from fraudkeras.modeling.train_steps.stateful import update_metrics
 
 if TYPE_CHECKING:
     from fraudkeras.modeling.model import FraudMLP
+
+
+#: ``fit`` runs as Keras sets it up (threads: the framework's default).
+fit_context = contextlib.nullcontext
 
 
 def train_step(model: FraudMLP, data: Any) -> dict[str, Any]:

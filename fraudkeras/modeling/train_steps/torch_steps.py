@@ -1,34 +1,162 @@
-"""PyTorch: gradients with ``loss.backward()``, stateful metric updates."""
+"""PyTorch: gradients with ``loss.backward()``, stateful metric updates.
+
+Keras's torch trainer calls ``train_step`` once per batch in Python (it refuses
+``steps_per_execution > 1``), so every microsecond of Python in the step counts:
+through ``Layer.__call__``, ``keras.ops`` (dtype checks and ``convert_to_tensor``
+on every argument), ``optimizer.apply`` and ``Mean.update_state`` the step cost
+about 3x the notebook's plain PyTorch loop. The training step therefore runs the
+same arithmetic as ``FraudMLP.call``, ``weighted_binary_crossentropy``, Keras's
+torch ``Adam`` and ``Mean`` as direct torch calls, op for op, so that the
+results are bit-identical (``tests/train_steps/test_torch_steps.py`` checks it).
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import keras
 import torch
+import torch.nn.functional as tnn
 
 from fraudkeras.modeling.train_steps.stateful import update_metrics
 
 if TYPE_CHECKING:
     from fraudkeras.modeling.model import FraudMLP
 
+_KERAS_TORCH_ADAM = type(keras.optimizers.Adam())  # the backend's class, not the public alias
+
+
+#: Intra-op threads while training. The layers are at most 256 x 64: an op is over
+#: before a second thread helps, and on a busy 2-core machine torch's OpenMP
+#: threads wait on each other (measured: 1.0 ms/step on one thread, 3-6 ms on two,
+#: at load 7; the notebook's loop alike). Inference keeps torch's setting.
+TRAINING_THREADS = 1
+
+
+@contextlib.contextmanager
+def fit_context() -> Iterator[None]:
+    """Run ``fit`` on :data:`TRAINING_THREADS` intra-op threads, then restore."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(TRAINING_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
 
 def train_step(model: FraudMLP, data: Any) -> dict[str, Any]:
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-    model.zero_grad()
-    logits = model(x, training=True, return_logits=True)
-    loss = model.weighted_loss(y, logits)
+    variables = model.trainable_variables
+    parameters = [variable.value for variable in variables]
+    for parameter in parameters:
+        parameter.grad = None
+    logits = forward_logits(model, x)
+    loss = weighted_loss(model, y, logits)
     loss.backward()
-    variables = model.trainable_weights
-    gradients = [variable.value.grad for variable in variables]
+    gradients = [parameter.grad for parameter in parameters]
     with torch.no_grad():
-        model.optimizer.apply(gradients, variables)
-    return update_metrics(model, model.train_metrics, loss.detach(), y, logits.detach())
+        if plain_adam(model.optimizer):
+            adam_update(model.optimizer, variables, gradients)
+        else:
+            model.optimizer.apply(gradients, variables)
+        return {"loss": update_loss_tracker(model.loss_tracker, loss.detach(), len(logits))}
 
 
 def test_step(model: FraudMLP, data: Any) -> dict[str, Any]:
+    """Validation batches: the same direct forward and loss as ``train_step``; the
+    AUC monitors through their own ``update_state``."""
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     with torch.no_grad():
-        logits = model(x, training=False, return_logits=True)
-        loss = model.weighted_loss(y, logits)
-    return update_metrics(model, model.metrics, loss, y, logits)
+        logits = forward_logits(model, x)
+        loss = weighted_loss(model, y, logits)
+        logs = {"loss": update_loss_tracker(model.loss_tracker, loss, len(logits))}
+        others = [metric for metric in model.metrics if metric is not model.loss_tracker]
+        return logs | update_metrics(model, others, loss, y, logits)
+
+
+def forward_logits(model: FraudMLP, x: Any) -> torch.Tensor:
+    """``FraudMLP.call(x, return_logits=True)`` as the same torch ops."""
+    mean, variance = model.scaler.adapt_mean.value, model.scaler.adapt_variance.value
+    scale = 1.0 / torch.maximum(torch.sqrt(variance), _epsilon(variance))
+    h = torch.as_tensor(x).to(scale.dtype) * scale - mean * scale
+    for layer in model.hidden:
+        h = torch.relu(torch.matmul(h, layer.kernel.value) + layer.bias.value)
+    return torch.matmul(h, model.logit.kernel.value) + model.logit.bias.value
+
+
+def weighted_loss(model: FraudMLP, labels: Any, logits: torch.Tensor) -> torch.Tensor:
+    """:func:`fraudkeras.modeling.loss.weighted_binary_crossentropy` as the same torch ops."""
+    normal_weight, fraud_weight = model.class_weight
+    y = torch.as_tensor(labels).reshape(-1).to(logits.dtype)
+    z = logits.reshape(-1)
+    per_example = tnn.binary_cross_entropy_with_logits(z, y, reduction="none")
+    weights = y * fraud_weight + (1.0 - y) * normal_weight
+    return torch.mean(weights * per_example)
+
+
+def plain_adam(optimizer: Any) -> bool:
+    """Whether ``optimizer`` is Keras's Adam with none of the options (clipping,
+    weight decay, EMA, loss scaling, accumulation, amsgrad) that its ``apply``
+    would handle and :func:`adam_update` does not."""
+    return (
+        type(optimizer) is _KERAS_TORCH_ADAM
+        and not optimizer.amsgrad
+        and optimizer.clipnorm is None
+        and optimizer.clipvalue is None
+        and optimizer.global_clipnorm is None
+        and optimizer.weight_decay is None
+        and not optimizer.use_ema
+        and optimizer.loss_scale_factor is None
+        and not optimizer.gradient_accumulation_steps
+        and optimizer.built
+    )
+
+
+def adam_update(optimizer: Any, variables: list[Any], gradients: list[torch.Tensor]) -> None:
+    """One step of Keras's torch ``Adam._parallel_update_step`` (keras 3.15), fused
+    ``_foreach`` ops in the same order, on the optimizer's own slot variables (so
+    checkpoints and a later ``optimizer.apply`` see the same state)."""
+    parameters = [variable.value for variable in variables]
+    slots = [optimizer._get_variable_index(variable) for variable in variables]
+    m_list = [optimizer._momentums[i].value for i in slots]
+    v_list = [optimizer._velocities[i].value for i in slots]
+    dtype = parameters[0].dtype
+    learning_rate = _tensor(optimizer.learning_rate).to(dtype)
+    step = (optimizer.iterations.value + 1).to(dtype)
+    beta_1_power = torch.pow(torch.tensor(optimizer.beta_1, dtype=dtype), step)
+    beta_2_power = torch.pow(torch.tensor(optimizer.beta_2, dtype=dtype), step)
+    alpha = learning_rate * torch.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+    torch._foreach_mul_(m_list, optimizer.beta_1)
+    torch._foreach_add_(m_list, gradients, alpha=1 - optimizer.beta_1)
+    torch._foreach_mul_(v_list, optimizer.beta_2)
+    torch._foreach_add_(
+        v_list, torch._foreach_mul(gradients, gradients), alpha=1 - optimizer.beta_2
+    )
+    torch._foreach_add_(
+        parameters,
+        torch._foreach_div(
+            torch._foreach_mul(m_list, alpha),
+            torch._foreach_add(torch._foreach_sqrt(v_list), optimizer.epsilon),
+        ),
+        alpha=-1,
+    )
+    optimizer.iterations.value.add_(1)
+
+
+def update_loss_tracker(tracker: keras.metrics.Mean, loss: torch.Tensor, rows: int) -> Any:
+    """``tracker.update_state(loss, sample_weight=rows)`` and ``tracker.result()``."""
+    total, count = tracker.total.value, tracker.count.value
+    weight = torch.tensor(rows, dtype=total.dtype)
+    total.add_(loss.to(total.dtype) * weight)
+    count.add_(weight)
+    return torch.where(count == 0, torch.zeros_like(total), total / count)
+
+
+def _tensor(value: Any) -> torch.Tensor:
+    return value.value if isinstance(value, keras.Variable) else torch.as_tensor(value)
+
+
+def _epsilon(like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(keras.config.epsilon(), dtype=like.dtype)

@@ -7,7 +7,7 @@ import numpy as np
 import numpy_reference as reference
 import pytest
 
-from helpers import adam_step_case, largest_gap, only_backend
+from helpers import adam_step_case, largest_gap, make_model, only_backend
 
 pytestmark = only_backend("torch")
 
@@ -49,3 +49,23 @@ def test_steps_module_matches_backend() -> None:
     from fraudkeras.modeling import model
 
     assert model._STEPS.__name__ == "fraudkeras.modeling.train_steps.torch_steps"
+
+
+def test_fit_trains_on_one_thread_and_restores_the_setting(small) -> None:
+    import keras
+    import torch
+
+    from fraudkeras.modeling.train_steps import torch_steps
+
+    seen = []
+
+    class Threads(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            seen.append(torch.get_num_threads())
+
+    model = make_model(small.features(), optimizer=keras.optimizers.Adam(1e-3))
+    torch.set_num_threads(2)
+    x, y = small.features()[:512].astype(np.float32), small.labels()[:512]
+    model.fit(x, y, batch_size=256, epochs=1, verbose=0, callbacks=[Threads()])
+    assert set(seen) == {torch_steps.TRAINING_THREADS}
+    assert torch.get_num_threads() == 2

@@ -1,0 +1,104 @@
+"""The training data path into ``fit``: batches in a seeded order per epoch.
+
+Epoch ``e``'s order is ``default_rng([seed, e]).permutation(n)``, a pure function
+of ``(seed, epoch)``: Keras's own ``shuffle`` draws from each backend's global
+RNG, which a resumed process could not replay. One ``fit`` over all epochs reads
+a new order every epoch (``fit`` once per epoch re-created Keras's data adapter,
+iterator and, on torch, a ``DataLoader`` every epoch).
+
+Torch and JAX read a :class:`EpochBatches` (a ``keras.utils.PyDataset``, the form
+streaming input can take as well); TensorFlow reads :func:`tf_epoch_batches`, a
+``tf.data`` pipeline, because a ``PyDataset`` reaches TensorFlow's compiled loop
+through ``tf.data.Dataset.from_generator``, one Python call per batch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import numpy as np
+
+
+def epoch_order(seed: int, epoch: int, rows: int) -> np.ndarray:
+    """The row order of ``epoch``."""
+    return np.random.default_rng([seed, epoch]).permutation(rows)
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """``(x, y)`` batches of ``batch_size`` rows in epoch ``self.epoch``'s order.
+
+    The epoch is set from outside (:meth:`callback`), not counted here: Keras
+    also calls ``on_epoch_begin``/``on_epoch_end`` around a peek at the first
+    batch. Each epoch permutes the table once (one ``take``), and batches are
+    slices of that copy: on torch, views of one tensor, as the notebook's loop.
+    """
+
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epoch: int = 0
+    ) -> None:
+        super().__init__()
+        self.x, self.y = np.asarray(x), np.asarray(y)
+        self.batch_size, self.seed, self.epoch = batch_size, seed, epoch
+        self._arrays: tuple[int, Any, Any] | None = None
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        if self._arrays is None or self._arrays[0] != self.epoch:
+            order = epoch_order(self.seed, self.epoch, len(self.y))
+            self._arrays = (self.epoch, _native(self.x[order]), _native(self.y[order]))
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self._arrays[1][rows], self._arrays[2][rows]
+
+    def callback(self) -> keras.callbacks.Callback:
+        """A callback that tells this dataset which epoch ``fit`` is in."""
+        return _SetEpoch(self)
+
+
+class _SetEpoch(keras.callbacks.Callback):
+    def __init__(self, batches: EpochBatches) -> None:
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.batches.epoch = epoch
+
+
+def _native(array: np.ndarray) -> Any:
+    """Torch tensors on torch, so that batches need no conversion in ``fit``."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(array))
+    return array
+
+
+def tf_epoch_batches(
+    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first_epoch: int = 0
+) -> Any:
+    """The same batches as :class:`EpochBatches`, epoch after epoch from
+    ``first_epoch``, as an endless ``tf.data`` pipeline (``fit`` it with
+    ``steps_per_epoch=ceil(rows / batch_size)``). Python runs once per epoch, to
+    draw the order; gathering and slicing run in ``tf.data``, ahead of the step."""
+    import tensorflow as tf
+
+    rows = len(y)
+    features, labels = tf.constant(np.asarray(x)), tf.constant(np.asarray(y))
+
+    def orders() -> Any:
+        epoch = first_epoch
+        while True:
+            yield epoch_order(seed, epoch, rows)
+            epoch += 1
+
+    def batches(order: Any) -> Any:
+        xs, ys = tf.gather(features, order), tf.gather(labels, order)
+        starts = tf.data.Dataset.range(0, rows, batch_size)
+        return starts.map(lambda s: (xs[s : s + batch_size], ys[s : s + batch_size]))
+
+    spec = tf.TensorSpec((rows,), tf.int64)
+    dataset = tf.data.Dataset.from_generator(orders, output_signature=spec)
+    return dataset.flat_map(batches).prefetch(tf.data.AUTOTUNE)
