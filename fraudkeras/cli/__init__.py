@@ -25,6 +25,7 @@ from fraudkeras._core.backend import BACKENDS, DEFAULT_BACKEND, use_backend
 from fraudkeras._core.errors import FraudKerasError, ParameterError, first_line
 from fraudkeras._core.validation import check_int
 from fraudkeras.analysis.attribution import METHODS
+from fraudkeras.cli import drift
 from fraudkeras.data.class_weights import DEFAULT_STRATEGY
 from fraudkeras.data.schema import LABEL
 from fraudkeras.data.splits import SPLIT_KINDS
@@ -36,6 +37,7 @@ from fraudkeras.metrics.thresholds import (
     ThresholdPolicy,
 )
 from fraudkeras.metrics.thresholds import DEFAULT_STRATEGY as DEFAULT_THRESHOLD_STRATEGY
+from fraudkeras.modeling.features import TRANSFORMS
 from fraudkeras.runs.config import TrainConfig
 
 log = logging.getLogger("fraudkeras")
@@ -80,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--split-seed", type=int, default=42, help="the stratified split's seed")
     train.add_argument("--patience", type=int, default=5, help="early-stopping patience (epochs)")
     train.add_argument("--hidden-units", type=_hidden_units, default=(64, 32, 16))
+    train.add_argument(
+        "--features", choices=TRANSFORMS, default=TrainConfig.features,
+        help="input transform before the scaler (default: %(default)s)",
+    )  # fmt: skip
     train.add_argument("--out", type=Path, help="run folder (default: runs/<time>-<backend>)")
     train.add_argument("--force", action="store_true", help="replace an existing run folder")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -173,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, required=True, help="folder for compare.json/.md")
     compare.add_argument("--force", action="store_true", help="replace an existing folder")
     compare.add_argument("--no-plots", action="store_true", help="no compare.png")
+    drift.add_parser(commands, common)
     return parser
 
 
@@ -216,6 +223,7 @@ def _train(args: argparse.Namespace) -> int:
             split_seed=args.split_seed,
             patience=args.patience,
             hidden_units=args.hidden_units,
+            features=args.features,
             threshold_strategy=args.strategy,
             target_recall=args.target_recall,
             review_cost=args.review_cost,
@@ -426,6 +434,7 @@ _COMMANDS = {
     "threshold": _threshold,
     "explain": _explain,
     "report": _report,
+    "drift": drift.run,
 }
 
 

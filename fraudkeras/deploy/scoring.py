@@ -19,8 +19,9 @@ import polars as pl
 
 from fraudkeras._core import files as rundir
 from fraudkeras._core import interrupts
-from fraudkeras._core.errors import OutputError
+from fraudkeras._core.errors import ModelFileError, OutputError
 from fraudkeras._core.validation import check_float, check_int
+from fraudkeras.analysis.drift import REFERENCE_FILE, outside_rows, read_reference
 from fraudkeras.analysis.evaluation import DEFAULT_THRESHOLD, at_threshold, ranking_metrics
 from fraudkeras.data.schema import FEATURES, LABEL
 from fraudkeras.data.tables import iter_batches, write_table_atomic
@@ -32,6 +33,9 @@ log = logging.getLogger("fraudkeras")
 BATCH_ROWS = 65_536
 PROBABILITY, FLAG = "fraud_probability", "is_fraud"
 OUTPUT_SUFFIXES = (".csv", ".parquet", ".pq")
+#: share of rows outside the training range above which ``score`` warns; a fresh
+#: sample of the training distribution has ~0.03 % (30 features x 2 / 199,000 rows)
+OUTSIDE_WARNING = 0.01
 
 
 @dataclass
@@ -73,13 +77,22 @@ def score(
         (threshold, "given") if threshold is not None else find_threshold(model_path)
     )
 
-    probabilities, labels = [], []
+    reference = find_reference(model_path)
+    probabilities, labels, outside = [], [], 0
     for _, batch in iter_batches(data_path, batch_rows):
         interrupts.check()
-        probabilities.append(artifact.predict(batch.select(FEATURES).to_numpy()))
+        features = batch.select(FEATURES).to_numpy()
+        probabilities.append(artifact.predict(features))
+        if reference is not None:
+            outside += int(outside_rows(reference, features).sum())
         if LABEL in batch.columns:
             labels.append(batch[LABEL].to_numpy())
     p = np.concatenate(probabilities)
+    if outside > OUTSIDE_WARNING * len(p):
+        log.warning(
+            "%.1f%% of the rows of %s lie outside the training range of at least one "
+            "feature: check with `fraudkeras drift`", 100 * outside / len(p), data_path,
+        )  # fmt: skip
     flags = p >= chosen
     try:
         frame = pl.DataFrame({PROBABILITY: p, FLAG: flags.astype(np.int8)})  # 0/1, like Class
@@ -116,6 +129,17 @@ def find_threshold(model: Path) -> tuple[float, str]:
         DEFAULT_THRESHOLD,
     )
     return DEFAULT_THRESHOLD, "default"
+
+
+def find_reference(model: Path) -> dict[str, Any] | None:
+    """The run's drift reference: beside a ``.keras`` file, or one folder up from an
+    export (``RUN_DIR/export/``). None where there is none (older runs)."""
+    for folder in (model.parent, model.parent.parent):
+        path = folder / REFERENCE_FILE
+        if path.is_file():
+            with contextlib.suppress(ModelFileError):
+                return read_reference(folder)
+    return None
 
 
 def _check_output(out: Path, data: Path, model: Path, *, force: bool) -> None:

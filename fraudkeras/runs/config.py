@@ -21,6 +21,7 @@ from fraudkeras.metrics.thresholds import (
     DEFAULT_STRATEGY as DEFAULT_THRESHOLD_STRATEGY,
 )
 from fraudkeras._core.validation import check_choice, check_float, check_int
+from fraudkeras.modeling.features import LEGACY_TRANSFORM, TIME_OF_DAY, check_transform
 
 DEFAULT_HIDDEN_UNITS = (64, 32, 16)
 
@@ -40,6 +41,8 @@ class TrainConfig:
     split_seed: int = 42
     patience: int = 5
     hidden_units: tuple[int, ...] = field(default=DEFAULT_HIDDEN_UNITS)
+    #: the input transform (:mod:`fraudkeras.modeling.features`)
+    features: str = TIME_OF_DAY
     threshold_strategy: str = DEFAULT_THRESHOLD_STRATEGY
     target_recall: float = DEFAULT_TARGET_RECALL
     review_cost: float = DEFAULT_REVIEW_COST
@@ -60,14 +63,17 @@ class TrainConfig:
         for units in self.hidden_units:
             check_int("hidden_units", units, minimum=1)
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
+        check_transform(self.features)
         self.threshold_policy()  # validates the three threshold fields
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> TrainConfig:
         """The config saved in a run's ``config.json`` or checkpoint (other keys,
-        such as ``backend``, are ignored; fields added since take their defaults)."""
+        such as ``backend``, are ignored; fields added since take their defaults,
+        except ``features``: runs recorded before it existed fed raw inputs)."""
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in record.items() if key in known}
+        values.setdefault("features", LEGACY_TRANSFORM)
         if "hidden_units" in values:
             values["hidden_units"] = tuple(values["hidden_units"])
         return cls(**values)

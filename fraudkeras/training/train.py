@@ -29,6 +29,7 @@ from fraudkeras._core.errors import (
     ParameterError,
     TrainingError,
 )
+from fraudkeras.analysis.drift import REFERENCE_FILE, reference_for
 from fraudkeras.analysis.evaluation import evaluate_predictions, predictions
 from fraudkeras.data.class_weights import ClassWeights, class_weights
 from fraudkeras.data.splits import Split, split
@@ -137,7 +138,11 @@ def _train(
         )
 
     keras.utils.set_random_seed(config.seed)
-    model = FraudMLP(config.hidden_units, class_weight=(weights.normal, weights.fraud))
+    model = FraudMLP(
+        config.hidden_units,
+        class_weight=(weights.normal, weights.fraud),
+        features=config.features,
+    )
     model.adapt(parts.train.x)
     compile_model(model, config.learning_rate, math.ceil(len(parts.train.y) / config.batch_size))
     partial = checkpoint.checkpoint_dir(Path(out)) if out is not None else None
@@ -288,6 +293,7 @@ def save_run(run: TrainedRun, target: Path, *, force: bool = False) -> Path:
         rundir.write_json(scratch / rundir.HISTORY_FILE, run.history)
         rundir.write_json(scratch / rundir.DATA_FILE, run.data)
         rundir.write_json(scratch / rundir.ENVIRONMENT_FILE, environment())
+        rundir.write_json(scratch / REFERENCE_FILE, reference_for(run.model, run.split.train.x))
     return target
 
 
