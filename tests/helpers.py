@@ -53,3 +53,13 @@ def numpy_weighted_bce(y: np.ndarray, logits: np.ndarray, normal: float, fraud: 
     p = 1 / (1 + np.exp(-logits.astype(np.float64)))
     per_example = -(y * np.log(p) + (1 - y) * np.log(1 - p))
     return float(np.mean(np.where(y == 1, fraud, normal) * per_example))
+
+
+def numpy_time_of_day(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``time_of_day`` transform written independently (float64, ``mod 86400``
+    directly), and d(time_sin, time_cos)/d Time per row."""
+    x = np.asarray(x, dtype=np.float64)
+    angle = 2 * np.pi * np.mod(x[:, 0], 86400.0) / 86400.0
+    out = np.column_stack([np.sin(angle), np.cos(angle), x[:, 1:]])
+    d_angle = 2 * np.pi / 86400.0
+    return out, np.column_stack([np.cos(angle) * d_angle, -np.sin(angle) * d_angle])

@@ -17,24 +17,30 @@ from fraudkeras.analysis.attribution import (
 )
 from fraudkeras.jobs import attributions_under
 from fraudkeras.modeling.model import load_model, predict
-from helpers import BACKEND
+from helpers import BACKEND, numpy_time_of_day
 
 
 def numpy_network(model):
-    """The model's logit and its input gradient, in float64 NumPy from its weights."""
+    """The model's logit and its input gradient, in float64 NumPy from its weights
+    (the ``time_of_day`` transform by :func:`helpers.numpy_time_of_day`)."""
+    assert model.features in ("raw", "time_of_day")
+    timed = model.features == "time_of_day"
     mean = np.asarray(model.scaler.adapt_mean, np.float64).reshape(-1)
     std = np.maximum(np.sqrt(np.asarray(model.scaler.adapt_variance, np.float64)), 1e-7)
     layers = [(np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64))
               for layer in [*model.hidden, model.logit]]  # fmt: skip
 
+    def inputs(x: np.ndarray) -> np.ndarray:
+        return numpy_time_of_day(x)[0] if timed else x
+
     def logit(x: np.ndarray) -> np.ndarray:
-        h = (x - mean) / std
+        h = (inputs(x) - mean) / std
         for kernel, bias in layers[:-1]:
             h = np.maximum(h @ kernel + bias, 0.0)
         return (h @ layers[-1][0] + layers[-1][1]).reshape(-1)
 
     def gradient(x: np.ndarray) -> np.ndarray:
-        h, masks = (x - mean) / std, []
+        h, masks = (inputs(x) - mean) / std, []
         for kernel, bias in layers[:-1]:
             pre = h @ kernel + bias
             masks.append(pre > 0)
@@ -42,7 +48,11 @@ def numpy_network(model):
         back = np.broadcast_to(layers[-1][0][:, 0], (len(x), layers[-1][0].shape[0]))
         for (kernel, _), mask in zip(reversed(layers[:-1]), reversed(masks), strict=True):
             back = (back * mask) @ kernel.T
-        return back / std
+        back = back / std
+        if not timed:
+            return back
+        d_time = numpy_time_of_day(x)[1]  # chain rule through sin and cos of the day angle
+        return np.column_stack([np.sum(back[:, :2] * d_time, axis=1), back[:, 2:]])
 
     return logit, gradient
 

@@ -15,7 +15,14 @@ from sklearn.metrics import average_precision_score
 from fraudkeras._core.errors import ModelFileError, OutputError, ParameterError
 from fraudkeras.data.schema import FEATURES
 from fraudkeras.deploy.artifacts import open_artifact
-from fraudkeras.deploy.export import FORMATS, MAX_PR_AUC_LOSS, PRECISION, export
+from fraudkeras.deploy.export import (
+    FLOAT_OPS,
+    FLOAT_OPS_CONCAT,
+    FORMATS,
+    MAX_PR_AUC_LOSS,
+    PRECISION,
+    export,
+)
 from fraudkeras.modeling.model import predict
 from helpers import BACKEND, run_cli
 
@@ -76,10 +83,14 @@ def test_int8_file_computes_its_layers_in_int8(exported) -> None:
     for op in layers:  # input activations and weights of every dense layer are int8
         assert tensors[op["inputs"][0]]["dtype"] == np.int8
         assert tensors[op["inputs"][1]]["dtype"] == np.int8
-    # only the raw-input scaling stays float, before the one QUANTIZE
+    # only the input transform (time of day) and scaling stay float, before the one QUANTIZE
     names = [op["op_name"] for op in ops]
+    assert names.count("QUANTIZE") == 1
     assert names.index("QUANTIZE") < names.index("FULLY_CONNECTED")
-    assert set(names[: names.index("QUANTIZE")]) <= {"MUL", "SUB"}
+    floats = set(names[: names.index("QUANTIZE")])
+    assert {"FLOOR_MOD", "SIN", "COS", "MUL", "SUB"} <= floats <= {*FLOAT_OPS, FLOAT_OPS_CONCAT}
+    quantize = next(op for op in ops if op["op_name"] == "QUANTIZE")
+    assert tensors[quantize["inputs"][0]]["dtype"] == np.float32
     assert "FlexDelegate" not in str(ops)
 
 
