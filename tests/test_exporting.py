@@ -70,7 +70,9 @@ def test_file_artifacts_agree_with_the_keras_model(exported, trained_run, name: 
         assert manifest["artifacts"][name]["pr_auc_change"] == pytest.approx(change, abs=1e-9)
     # one transaction at a time, as a phone would call it, then a batch again
     assert artifact.predict(test.x[:1])[0] == pytest.approx(probabilities[0], abs=1e-6)
-    assert np.array_equal(artifact.predict(test.x[:5]), probabilities[:5])
+    # onnxruntime's Sin/Cos (the time-of-day transform) round a 5-row batch differently
+    # from a large one by an ulp: measured |Δp| 3e-8 (TensorFlow-trained run)
+    np.testing.assert_allclose(artifact.predict(test.x[:5]), probabilities[:5], rtol=0, atol=2e-7)
 
 
 def test_int8_file_computes_its_layers_in_int8(exported) -> None:

@@ -160,11 +160,11 @@ def read_features(path: Path) -> np.ndarray:
 
 def drift(run_dir: str | os.PathLike[str], data: str | os.PathLike[str]) -> dict[str, Any]:
     """Compare ``data`` with the training data of the run in ``run_dir``."""
-    from fraudkeras.modeling.model import load_model, predict
-
     folder = rundir.check_run_dir(Path(run_dir))
     reference = read_reference(folder)
     x = read_features(Path(data))
+    from fraudkeras.modeling.model import load_model, predict  # Keras: only once input is good
+
     model = load_model(folder / rundir.MODEL_FILE)
     if model.features != reference["transform"]:
         raise ModelFileError(f"{folder}: drift reference and model disagree on the transform")
