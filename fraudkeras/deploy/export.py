@@ -44,7 +44,7 @@ PRECISION = {
     "litert": "float32",
     "litert-fp16": "float16 weights, float32 compute",
     "litert-dynamic": "int8 weights, float32 activations",
-    "litert-int8": "int8 weights and activations; float32 input scaling and interface",
+    "litert-int8": "int8 weights and activations; float32 input transform, scaling and interface",
     "onnx": "float32",
 }
 FLOAT_FORMATS = ("saved_model", "litert", "onnx")
