@@ -55,11 +55,21 @@ def numpy_weighted_bce(y: np.ndarray, logits: np.ndarray, normal: float, fraud: 
     return float(np.mean(np.where(y == 1, fraud, normal) * per_example))
 
 
-def numpy_time_of_day(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ``time_of_day`` transform written independently (float64, ``mod 86400``
-    directly), and d(time_sin, time_cos)/d Time per row."""
+def numpy_time_of_day(
+    x: np.ndarray, log_amount: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``time_of_day`` (``log_amount``: ``time_of_day_log_amount``) transform written
+    independently (float64, ``mod 86400`` directly), d(time_sin, time_cos)/d Time and
+    d(last column)/d Amount per row."""
     x = np.asarray(x, dtype=np.float64)
     angle = 2 * np.pi * np.mod(x[:, 0], 86400.0) / 86400.0
-    out = np.column_stack([np.sin(angle), np.cos(angle), x[:, 1:]])
+    amount, d_amount = x[:, -1], np.ones(len(x))
+    if log_amount:
+        amount, d_amount = (
+            np.log1p(np.maximum(amount, 0)),
+            np.where(amount > 0, 1 / (1 + amount), 0),
+        )
+    out = np.column_stack([np.sin(angle), np.cos(angle), x[:, 1:-1], amount])
     d_angle = 2 * np.pi / 86400.0
-    return out, np.column_stack([np.cos(angle) * d_angle, -np.sin(angle) * d_angle])
+    d_time = np.column_stack([np.cos(angle) * d_angle, -np.sin(angle) * d_angle])
+    return out, d_time, d_amount

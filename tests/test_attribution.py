@@ -23,15 +23,14 @@ from helpers import BACKEND, numpy_time_of_day
 def numpy_network(model):
     """The model's logit and its input gradient, in float64 NumPy from its weights
     (the ``time_of_day`` transform by :func:`helpers.numpy_time_of_day`)."""
-    assert model.features in ("raw", "time_of_day")
-    timed = model.features == "time_of_day"
+    timed, log_amount = model.features != "raw", model.features == "time_of_day_log_amount"
     mean = np.asarray(model.scaler.adapt_mean, np.float64).reshape(-1)
     std = np.maximum(np.sqrt(np.asarray(model.scaler.adapt_variance, np.float64)), 1e-7)
     layers = [(np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64))
               for layer in [*model.hidden, model.logit]]  # fmt: skip
 
     def inputs(x: np.ndarray) -> np.ndarray:
-        return numpy_time_of_day(x)[0] if timed else x
+        return numpy_time_of_day(x, log_amount)[0] if timed else x
 
     def logit(x: np.ndarray) -> np.ndarray:
         h = (inputs(x) - mean) / std
@@ -51,8 +50,9 @@ def numpy_network(model):
         back = back / std
         if not timed:
             return back
-        d_time = numpy_time_of_day(x)[1]  # chain rule through sin and cos of the day angle
-        return np.column_stack([np.sum(back[:, :2] * d_time, axis=1), back[:, 2:]])
+        _, d_time, d_amount = numpy_time_of_day(x, log_amount)  # chain rule
+        d_first = np.sum(back[:, :2] * d_time, axis=1)
+        return np.column_stack([d_first, back[:, 2:-1], back[:, -1] * d_amount])
 
     return logit, gradient
 

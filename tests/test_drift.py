@@ -58,11 +58,11 @@ def test_verdicts() -> None:
 
 def test_train_stores_the_reference(trained_run) -> None:
     reference = drift.read_reference(trained_run.run_dir)
-    assert reference["transform"] == "time_of_day"
+    assert reference["transform"] == "time_of_day_log_amount"
     assert list(reference["features"])[:2] == ["time_sin", "time_cos"]
     assert reference["rows"] == len(trained_run.split.train.y)
-    amount = trained_run.split.train.x[:, -1]
-    assert reference["features"]["Amount"]["max"] == pytest.approx(amount.max())
+    amount = trained_run.split.train.x[:, -1].astype(np.float32).astype(float)
+    assert reference["features"]["log1p_Amount"]["max"] == pytest.approx(np.log1p(amount.max()))
 
 
 def write(frame: pl.DataFrame, path: Path) -> Path:
@@ -89,10 +89,10 @@ def test_whole_day_shift_is_not_drift(trained_run, small_frame, tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    ("column", "change"), [("Amount", pl.col("Amount") * 5 + 100), ("V14", pl.col("V14") + 3)]
+    ("column", "change"), [("log1p_Amount", pl.col("Amount") * 5 + 100), ("V14", pl.col("V14") + 3)]
 )
 def test_shifted_feature_is_found(trained_run, small_frame, tmp_path, column, change) -> None:
-    frame = small_frame.with_columns(change.alias(column))
+    frame = small_frame.with_columns(change.alias(column.removeprefix("log1p_")))
     report = report_for(trained_run, frame, tmp_path)
     assert report["features"][column]["verdict"] == "shifted"
     assert column in report["shifted"]

@@ -33,15 +33,20 @@ SAME_INPUT_TOL = 1e-7
 def test_keras_transform_equals_numpy(small) -> None:
     x = small.features()
     x[:5, 0] = [0, DAY - 1, DAY, 1.7e9, 1.7e9 + 64]  # midnight, a second before, epoch-sized
-    expected, _ = numpy_time_of_day(x.astype(np.float32))
+    expected = numpy_time_of_day(x.astype(np.float32))[0]
     model = FraudMLP(features="time_of_day")
     got = keras.ops.convert_to_numpy(model.transform(x.astype(np.float32)))
     names = ("time_sin", "time_cos", *(f"V{i}" for i in range(1, 29)), "Amount")
     assert model.feature_names == names
     np.testing.assert_allclose(got, expected, atol=1e-5)
     np.testing.assert_allclose(transforms.apply_numpy(x, "time_of_day"), expected, atol=1e-9)
-    log = transforms.apply_numpy(x, "time_of_day_log_amount")[:, -1]
-    np.testing.assert_allclose(log, np.log1p(x[:, -1].astype(np.float32).astype(float)), rtol=1e-12)
+    logged = numpy_time_of_day(x.astype(np.float32), log_amount=True)[0]
+    np.testing.assert_allclose(
+        transforms.apply_numpy(x, "time_of_day_log_amount"), logged, atol=1e-9
+    )
+    model = FraudMLP(features="time_of_day_log_amount")
+    got = keras.ops.convert_to_numpy(model.transform(x.astype(np.float32)))
+    np.testing.assert_allclose(got, logged, atol=1e-5)
 
 
 def test_midnight_neighbours() -> None:
@@ -98,7 +103,7 @@ def check_invariance(predict_fn, x: np.ndarray, y: np.ndarray) -> None:
 
 def test_keras_model_is_invariant_to_whole_days(trained_run) -> None:
     model = load_model(trained_run.run_dir / "model.keras")
-    assert model.features == "time_of_day"
+    assert model.features == "time_of_day_log_amount"
     test = trained_run.split.test
     check_invariance(lambda x: predict(model, x), test.x, test.y)
 
@@ -128,4 +133,4 @@ def test_model_saved_before_the_transform_loads_as_raw(tmp_path: Path) -> None:
 
 def test_old_run_config_reads_as_raw() -> None:
     assert TrainConfig.from_record({"epochs": 3}).features == "raw"
-    assert TrainConfig().features == "time_of_day"
+    assert TrainConfig().features == "time_of_day_log_amount"

@@ -53,7 +53,7 @@ MAX_PR_AUC_LOSS = 0.01  # quantized artifacts may rank worse than the Keras mode
 REPRESENTATIVE_ROWS = 500  # training rows that calibrate full-integer quantization
 ONNX_OPSET = 17
 #: LiteRT ops of the input transform and scaling, kept float32 in the full-integer file
-FLOAT_OPS = ("SPLIT_V", "MUL", "FLOOR_MOD", "SIN", "COS", "MAXIMUM", "ADD", "LOG", "SUB")
+FLOAT_OPS = ("SPLIT_V", "MUL", "FLOOR_MOD", "SIN", "COS", "RELU", "ADD", "LOG", "SUB")
 FLOAT_OPS_CONCAT = "CONCATENATION"
 
 

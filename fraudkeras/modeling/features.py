@@ -53,7 +53,7 @@ def output_names(transform: str) -> tuple[str, ...]:
 
 def apply(inputs: Any, transform: str) -> Any:
     """The transform in ``keras.ops`` (float32): built-in LiteRT ops only
-    (SPLIT_V, MUL, FLOOR_MOD, SIN, COS, MAXIMUM, ADD, LOG, CONCATENATION)."""
+    (SPLIT_V, MUL, FLOOR_MOD, SIN, COS, RELU, ADD, LOG, CONCATENATION)."""
     from keras import ops
 
     x = ops.cast(inputs, "float32")
@@ -65,7 +65,7 @@ def apply(inputs: Any, transform: str) -> Any:
     steps = ops.mod(time * (1.0 / _TIME_STEP), _DAY_STEPS)  # in [0, 675): 128-s units
     angle = steps * _ANGLE_PER_STEP
     if transform == TIME_OF_DAY_LOG_AMOUNT:
-        rest[-1] = ops.log(ops.maximum(rest[-1], 0.0) + 1.0)
+        rest[-1] = ops.log(ops.relu(rest[-1]) + 1.0)  # relu: gradient 0 at 0 on every backend
     return ops.concatenate([ops.sin(angle), ops.cos(angle), *rest], axis=-1)
 
 

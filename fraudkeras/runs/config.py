@@ -21,7 +21,11 @@ from fraudkeras.metrics.thresholds import (
     DEFAULT_STRATEGY as DEFAULT_THRESHOLD_STRATEGY,
 )
 from fraudkeras._core.validation import check_choice, check_float, check_int
-from fraudkeras.modeling.features import LEGACY_TRANSFORM, TIME_OF_DAY, check_transform
+from fraudkeras.modeling.features import (
+    LEGACY_TRANSFORM,
+    TIME_OF_DAY_LOG_AMOUNT,
+    check_transform,
+)
 
 DEFAULT_HIDDEN_UNITS = (64, 32, 16)
 
@@ -41,8 +45,9 @@ class TrainConfig:
     split_seed: int = 42
     patience: int = 5
     hidden_units: tuple[int, ...] = field(default=DEFAULT_HIDDEN_UNITS)
-    #: the input transform (:mod:`fraudkeras.modeling.features`)
-    features: str = TIME_OF_DAY
+    #: the input transform (:mod:`fraudkeras.modeling.features`); log1p(Amount) measured
+    #: +0.015 (stratified) and +0.005 (time split) median PR-AUC over time of day alone
+    features: str = TIME_OF_DAY_LOG_AMOUNT
     threshold_strategy: str = DEFAULT_THRESHOLD_STRATEGY
     target_recall: float = DEFAULT_TARGET_RECALL
     review_cost: float = DEFAULT_REVIEW_COST
