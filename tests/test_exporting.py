@@ -45,7 +45,8 @@ def test_manifest_describes_every_artifact(exported, trained_run) -> None:
     sizes = {name: a["size_bytes"] for name, a in manifest["artifacts"].items()}
     assert sizes["litert-dynamic"] < sizes["litert-fp16"] < sizes["litert"]
     # The deployment target for the int8 file was 12 KiB (raw inputs: 11,472 B); the
-    # time-of-day transform's float ops and tensors add ~1.7 KB (13,144 B measured).
+    # transform's float ops and tensors add 1.7-2.8 KB (measured 13,144 B for time_of_day,
+    # 14,232 B for time_of_day_log_amount).
     assert sizes["litert-int8"] <= 14 * 1024
     assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no scratch left
 
