@@ -1,4 +1,4 @@
-"""The README's Python example, run as it is by tests/test_examples.py."""
+"""The README's Python example, run as it is by tests/cli/test_workflows.py."""
 
 import fraudkeras
 
@@ -30,3 +30,5 @@ importance = fraudkeras.permutation_importance(
 )
 print("most important:", importance.ranking()[0]["feature"])
 fraudkeras.retune("runs/api", fraudkeras.ThresholdPolicy("cost", review_cost=5.0))
+drift = fraudkeras.drift("runs/api", fraudkeras.sample_path())  # PSI per input and score
+print("shifted inputs:", drift["shifted"])

@@ -32,6 +32,7 @@ from fraudkeras.runs.config import TrainConfig
 
 if TYPE_CHECKING:
     from fraudkeras.analysis.attribution import attributions, explain
+    from fraudkeras.analysis.drift import drift
     from fraudkeras.analysis.evaluation import evaluate, retune
     from fraudkeras.analysis.importance import permutation_importance
     from fraudkeras.analysis.report import write_report
@@ -59,6 +60,7 @@ _LAZY = {
     "retune": "fraudkeras.analysis.evaluation",
     "attributions": "fraudkeras.analysis.attribution",
     "explain": "fraudkeras.analysis.attribution",
+    "drift": "fraudkeras.analysis.drift",
     "permutation_importance": "fraudkeras.analysis.importance",
     "write_report": "fraudkeras.analysis.report",
     "open_artifact": "fraudkeras.deploy.artifacts",
@@ -87,6 +89,7 @@ __all__ = [
     "Transactions",
     "attributions",
     "compare",
+    "drift",
     "evaluate",
     "explain",
     "export",

@@ -152,3 +152,30 @@ def assert_real_png(path: Path) -> None:
         pixels = np.asarray(image.convert("L"), dtype=np.float64)
     assert pixels.std() > 5  # not a blank canvas
     assert len(np.unique(pixels)) > 20
+
+
+def numpy_time_of_day(
+    x: np.ndarray, log_amount: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``time_of_day`` (``log_amount``: ``time_of_day_log_amount``) transform written
+    independently (float64, ``mod 86400`` directly), d(time_sin, time_cos)/d Time and
+    d(last column)/d Amount per row."""
+    x = np.asarray(x, dtype=np.float64)
+    angle = 2 * np.pi * np.mod(x[:, 0], 86400.0) / 86400.0
+    amount, d_amount = x[:, -1], np.ones(len(x))
+    if log_amount:
+        amount, d_amount = (
+            np.log1p(np.maximum(amount, 0)),
+            np.where(amount > 0, 1 / (1 + amount), 0),
+        )
+    out = np.column_stack([np.sin(angle), np.cos(angle), x[:, 1:-1], amount])
+    d_angle = 2 * np.pi / 86400.0
+    d_time = np.column_stack([np.cos(angle) * d_angle, -np.sin(angle) * d_angle])
+    return out, d_time, d_amount
+
+
+def numpy_model_inputs(transform: str, x: np.ndarray) -> np.ndarray:
+    """What a FraudMLP with input transform ``transform`` feeds its scaler, in NumPy."""
+    if transform == "raw":
+        return np.asarray(x, dtype=np.float64)
+    return numpy_time_of_day(x, log_amount=transform == "time_of_day_log_amount")[0]

@@ -4,7 +4,7 @@ away from an average transaction.
 Gradients come from the active backend's own autodiff (``jax.vmap(jax.grad)``,
 torch autograd, TensorFlow ``GradientTape``) behind one function,
 :func:`logit_gradients`. Two methods build on it, both relative to the baseline
-of the training means (where the built-in scaler outputs zeros):
+of the training means (where the built-in scaler outputs about zero):
 
 - ``integrated_gradients`` (default): the path integral of the gradient from the
   baseline to the transaction (midpoint rule, ``steps`` points). The
@@ -58,10 +58,15 @@ def attributions(
 
 
 def baseline(model: FraudMLP) -> np.ndarray:
-    """The reference transaction: the training means the scaler was adapted on."""
+    """The reference transaction: the training means the scaler was adapted on, as a
+    raw transaction (the input transform's circular mean time of day, see
+    :func:`fraudkeras.modeling.features.raw_baseline`)."""
     import keras
 
-    return np.asarray(keras.ops.convert_to_numpy(model.scaler.adapt_mean), np.float64).reshape(-1)
+    from fraudkeras.modeling.features import raw_baseline
+
+    mean = keras.ops.convert_to_numpy(model.scaler.adapt_mean)
+    return raw_baseline(np.asarray(mean, np.float64), model.features)
 
 
 def logit_gradients(model: FraudMLP, features: np.ndarray) -> np.ndarray:

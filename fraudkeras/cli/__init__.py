@@ -21,6 +21,7 @@ from fraudkeras._core.errors import FraudKerasError, first_line
 from fraudkeras._core.quiet import DEBUG_VARIABLE
 from fraudkeras.cli import (
     compare,
+    drift,
     evaluate,
     explain,
     export,
@@ -35,7 +36,7 @@ from fraudkeras.cli.options import Parser, with_flags
 log = logging.getLogger("fraudkeras")
 EXIT_INTERRUPTED = 130
 COMMANDS: tuple[ModuleType, ...] = (
-    train, evaluate, export, score, compare, threshold, explain, report, serve,
+    train, evaluate, export, score, compare, threshold, explain, report, drift, serve,
 )  # fmt: skip
 
 

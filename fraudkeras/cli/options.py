@@ -16,6 +16,7 @@ from fraudkeras._core.backend import BACKENDS, use_backend
 from fraudkeras._core.errors import ParameterError
 from fraudkeras.data.splits import SPLIT_KINDS
 from fraudkeras.metrics.thresholds import THRESHOLD_STRATEGIES
+from fraudkeras.modeling.features import TRANSFORMS
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder
 
@@ -30,12 +31,17 @@ CONFIG_HELP = {
     "split_seed": "the stratified split's seed",
     "patience": "early stopping: epochs without a better validation PR-AUC",
     "hidden_units": "hidden layer sizes, like 64,32,16",
+    "features": "input transform ahead of the scaler: raw, time_of_day, time_of_day_log_amount",
     "threshold_strategy": "f1: max F1; recall: fewest alerts reaching --target-recall; "
     "cost: lowest missed amount + --review-cost per false alarm",
     "target_recall": "the recall the 'recall' strategy must reach",
     "review_cost": "what checking one false alarm costs, in Amount's currency",
 }
-_CHOICES = {"split": SPLIT_KINDS, "threshold_strategy": THRESHOLD_STRATEGIES}
+_CHOICES = {
+    "split": SPLIT_KINDS,
+    "threshold_strategy": THRESHOLD_STRATEGIES,
+    "features": TRANSFORMS,
+}
 THRESHOLD_FIELDS = ("threshold_strategy", "target_recall", "review_cost")
 
 

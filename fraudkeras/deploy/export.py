@@ -49,7 +49,7 @@ PRECISION = {
     "litert": "float32",
     "litert-fp16": "float16 weights, float32 compute",
     "litert-dynamic": "int8 weights, float32 activations",
-    "litert-int8": "int8 weights and activations; float32 input scaling and interface",
+    "litert-int8": "int8 weights and activations; float32 input transform, scaling and interface",
     "onnx": "float32",
 }
 FLOAT_FORMATS = ("saved_model", "litert", "onnx")
@@ -57,6 +57,9 @@ MAX_FLOAT_DIFF = 1e-5  # max |Δp| for float32 artifacts
 MAX_PR_AUC_LOSS = 0.01  # quantized artifacts may rank worse than the Keras model by this much
 REPRESENTATIVE_ROWS = 500  # training rows that calibrate full-integer quantization
 ONNX_OPSET = 17
+#: LiteRT ops of the input transform and scaling, kept float32 in the full-integer file
+FLOAT_OPS = ("SPLIT_V", "MUL", "FLOOR_MOD", "SIN", "COS", "RELU", "ADD", "LOG", "SUB")
+FLOAT_OPS_CONCAT = "CONCATENATION"
 
 
 def export(
@@ -205,15 +208,17 @@ def convert_litert(saved_model: Path, name: str, training_features: np.ndarray) 
 
 
 def _full_integer(converter: Any, training_features: np.ndarray) -> bytes:
-    """Full-integer int8: every layer runs in int8, calibrated on training rows;
-    only the input scaling (the model's first MUL and SUB) stays float32.
+    """Full-integer int8: every dense layer runs in int8, calibrated on training
+    rows; the input transform and scaling ahead of them stay float32.
 
     The raw input cannot share one int8 scale: ``Time`` reaches 172,792 while
     the V features live within about ±50, so a per-tensor scale of ~680 per
     step rounds every V feature to zero (PR-AUC fell by 0.79 when we tried).
     After the scaling, every feature is in standard units and int8 fits.
     Selective quantization is what TensorFlow's QuantizationDebugger offers
-    for exactly this (``denylisted_ops``).
+    for exactly this (``denylisted_ops``). The transform's ops must stay float too:
+    quantized, its first slice would round the raw input to int8 as well, and
+    ``Time`` (up to ~1.7e9) with it.
     """
     import tensorflow as tf
 
@@ -234,7 +239,7 @@ def _full_integer(converter: Any, training_features: np.ndarray) -> bytes:
             converter=converter,
             debug_dataset=representative,
             debug_options=tf.lite.experimental.QuantizationDebugOptions(
-                denylisted_ops=["MUL", "SUB"]
+                denylisted_ops=[*FLOAT_OPS, FLOAT_OPS_CONCAT]
             ),
         )
         content: bytes = debugger.get_nondebug_quantized_model()

@@ -9,6 +9,7 @@ probabilities and labels (9 bytes a row) are held whole, for the metrics.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -22,9 +23,10 @@ import numpy as np
 import polars as pl
 
 from fraudkeras._core import interrupts
-from fraudkeras._core.errors import DataError, OutputError
+from fraudkeras._core.errors import DataError, ModelFileError, OutputError
 from fraudkeras._core.files import atomic_file, check_output_file
 from fraudkeras._core.validation import check_float, check_int
+from fraudkeras.analysis.drift import REFERENCE_FILE, outside_rows, read_reference
 from fraudkeras.data.schema import FEATURES, LABEL, validate_frame
 from fraudkeras.data.tables import TABLE_SUFFIXES, check_table_path, read_errors
 from fraudkeras.deploy.artifacts import Artifact, open_artifact
@@ -42,6 +44,9 @@ from fraudkeras.metrics.classification import at_threshold, ranking_metrics
 log = logging.getLogger("fraudkeras")
 
 BATCH_ROWS = 65_536
+#: share of rows outside the training range above which ``score`` warns; a fresh
+#: sample of the training distribution has ~0.03 % (30 features x 2 / 199,000 rows)
+OUTSIDE_WARNING = 0.01
 _CSV_DUPLICATE = re.compile(r"^(.+)_duplicated_\d+$")  # how polars renames a repeated header
 _CSV_PARSE = re.compile(r"could not parse `(.*)` as dtype `f64` at column '(.+?)'")
 
@@ -91,10 +96,16 @@ def score(
         (threshold, "given") if threshold is not None else find_threshold(model_path)
     )
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.") as scratch:
-        p, (labels, amounts), parts = _score_parts(
-            scan, plan, artifact, chosen, Path(scratch), batch_rows, data_path
-        )
+        p, (labels, amounts), parts, outside = _score_parts(
+            scan, plan, artifact, chosen, Path(scratch), batch_rows, data_path,
+            find_reference(model_path),
+        )  # fmt: skip
         _write_output(parts, plan, out_path, data_path)
+    if outside > OUTSIDE_WARNING * len(p):
+        log.warning(
+            "%.1f%% of the rows of %s lie outside the training range of at least one "
+            "feature: check with `fraudkeras drift`", 100 * outside / len(p), data_path,
+        )  # fmt: skip
     flags = p >= chosen
     metrics = None
     if labels is not None:
@@ -154,13 +165,16 @@ def _score_parts(
     scratch: Path,
     batch_rows: int,
     path: Path,
-) -> tuple[np.ndarray, tuple[np.ndarray | None, np.ndarray | None], list[Path]]:
-    """Score ``scan`` batch by batch into Parquet parts under ``scratch``."""
+    reference: dict[str, Any] | None,
+) -> tuple[np.ndarray, tuple[np.ndarray | None, np.ndarray | None], list[Path], int]:
+    """Score ``scan`` batch by batch into Parquet parts under ``scratch``; also
+    count the rows outside the training range (with a drift ``reference``)."""
     inputs = [*FEATURES, LABEL] if plan.has_label else list(FEATURES)
     probabilities: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     amounts: list[np.ndarray] = []
     parts: list[Path] = []
+    outside = 0
     start = 0
     with read_errors(path, path.suffix.lower()):
         try:
@@ -170,8 +184,11 @@ def _score_parts(
                 interrupts.check()
                 source = f"{path} (rows {start + 1}-{start + batch.height})"
                 checked = validate_frame(batch.select(inputs), source=source, require_label=False)
-                p = artifact.predict(checked.select(FEATURES).to_numpy())
+                features = checked.select(FEATURES).to_numpy()
+                p = artifact.predict(features)
                 probabilities.append(p)
+                if reference is not None:
+                    outside += int(outside_rows(reference, features).sum())
                 if plan.has_label:
                     labels.append(checked[LABEL].to_numpy())
                     amounts.append(checked["Amount"].to_numpy())
@@ -189,7 +206,7 @@ def _score_parts(
         raise DataError(f"{path}: no rows (header only or empty table)")
     y = np.concatenate(labels).astype(np.int32) if labels else None
     money = np.concatenate(amounts) if amounts else None
-    return np.concatenate(probabilities), (y, money), parts
+    return np.concatenate(probabilities), (y, money), parts, outside
 
 
 def _write_output(parts: list[Path], plan: ColumnPlan, out: Path, data: Path) -> None:
@@ -225,6 +242,16 @@ def label_metrics(
         **ranking_metrics(labels, p),
         **at_threshold(labels, p, threshold, amounts, review_cost),
     }
+
+
+def find_reference(model: Path) -> dict[str, Any] | None:
+    """The run's drift reference: beside a ``.keras`` file, or one folder up from an
+    export (``RUN_DIR/export/``). None where there is none (older runs)."""
+    for folder in (model.parent, model.parent.parent):
+        if (folder / REFERENCE_FILE).is_file():
+            with contextlib.suppress(ModelFileError):
+                return read_reference(folder)
+    return None
 
 
 def _check_output(out: Path, data: Path, model: Path, *, force: bool) -> None:

@@ -14,6 +14,7 @@ from scipy.special import expit
 
 from fraudkeras._core.errors import ModelFileError, first_line
 from fraudkeras.data.schema import N_FEATURES
+from fraudkeras.modeling import features as transforms
 from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
 from fraudkeras.modeling.loss import weighted_binary_crossentropy
 from fraudkeras.modeling.train_steps import steps_for_backend
@@ -26,8 +27,11 @@ _STEPS = steps_for_backend(keras.backend.backend())
 class FraudMLP(keras.Model):
     """Raw transaction (30 features) -> fraud probability.
 
-    The first layer is a ``Normalization`` adapted on training features, so every
-    saved or exported model takes raw transactions. Training uses the model's own
+    The input transform (:mod:`fraudkeras.modeling.features`, named by
+    ``features``) and a ``Normalization`` adapted on its training outputs come
+    first, so every saved or exported model takes raw transactions. A model
+    saved before the transform existed has no ``features`` in its config and
+    loads as ``raw``: the old behaviour, unchanged. Training uses the model's own
     ``train_step`` (one module per backend in :mod:`fraudkeras.modeling.train_steps`) with
     the class-weighted loss of :mod:`fraudkeras.modeling.loss`; the class weights are part
     of the model's config.
@@ -37,6 +41,7 @@ class FraudMLP(keras.Model):
         self,
         hidden_units: Sequence[int] = DEFAULT_HIDDEN_UNITS,
         class_weight: Sequence[float] = (1.0, 1.0),
+        features: str = transforms.LEGACY_TRANSFORM,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("name", "fraud_mlp")
@@ -44,6 +49,8 @@ class FraudMLP(keras.Model):
         self.hidden_units = tuple(int(units) for units in hidden_units)
         normal_weight, fraud_weight = (float(w) for w in class_weight)
         self.class_weight = (normal_weight, fraud_weight)
+        self.features = transforms.check_transform(features)
+        self.feature_names = transforms.output_names(self.features)
         self.scaler = keras.layers.Normalization(axis=-1, name="scaler")
         self.hidden = [
             keras.layers.Dense(
@@ -57,14 +64,14 @@ class FraudMLP(keras.Model):
         self.roc_auc = keras.metrics.AUC(curve="ROC", name="roc_auc")
 
     def adapt(self, features: np.ndarray) -> None:
-        """Fit the built-in scaler on (training) features, computed in float64."""
-        self.scaler.adapt(np.asarray(features, dtype=np.float64))
+        """Fit the built-in scaler on the transformed (training) features, in float64."""
+        self.scaler.adapt(transforms.apply_numpy(features, self.features))
         self.build((None, N_FEATURES))
 
     def build(self, input_shape: Any) -> None:
+        shape = (*tuple(input_shape)[:-1], len(self.feature_names))
         if not self.scaler.built:
-            self.scaler.build(input_shape)
-        shape = tuple(input_shape)
+            self.scaler.build(shape)
         for layer in [*self.hidden, self.logit]:
             layer.build(shape)
             shape = (*shape[:-1], layer.units)
@@ -75,11 +82,15 @@ class FraudMLP(keras.Model):
         # ``build`` and need none of its bookkeeping (masks, autocast, lazy build),
         # which on PyTorch cost ~0.5 ms of a ~3 ms train step (2.47 -> 2.00 s/epoch,
         # scripts/bench_training.py). The model itself is still called normally.
-        h = self.standardize(inputs)
+        h = self.standardize(self.transform(inputs))
         for layer in self.hidden:
             h = layer.call(h)
         logits = self.logit.call(h)
         return logits if return_logits else ops.sigmoid(logits)
+
+    def transform(self, inputs: Any) -> Any:
+        """Raw transactions -> the scaler's inputs (``feature_names``), in ``keras.ops``."""
+        return transforms.apply(inputs, self.features)
 
     def standardize(self, inputs: Any) -> Any:
         """The adapted scaling as ``x * scale + offset`` (equal to the Normalization
@@ -140,7 +151,11 @@ class FraudMLP(keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = super().get_config()
-        config.update(hidden_units=list(self.hidden_units), class_weight=list(self.class_weight))
+        config.update(
+            hidden_units=list(self.hidden_units),
+            class_weight=list(self.class_weight),
+            features=self.features,
+        )
         return config
 
 

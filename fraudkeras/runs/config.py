@@ -20,6 +20,11 @@ from fraudkeras.metrics.thresholds import (
     ThresholdPolicy,
 )
 from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
+from fraudkeras.modeling.features import (
+    LEGACY_TRANSFORM,
+    TIME_OF_DAY_LOG_AMOUNT,
+    check_transform,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,9 @@ class TrainConfig:
     split_seed: int = 42
     patience: int = 5
     hidden_units: tuple[int, ...] = field(default=DEFAULT_HIDDEN_UNITS)
+    #: the input transform (:mod:`fraudkeras.modeling.features`); log1p(Amount) measured
+    #: +0.015 (stratified) and +0.005 (time split) median PR-AUC over time of day alone
+    features: str = TIME_OF_DAY_LOG_AMOUNT
     threshold_strategy: str = DEFAULT_THRESHOLD_STRATEGY
     target_recall: float = DEFAULT_TARGET_RECALL
     review_cost: float = DEFAULT_REVIEW_COST
@@ -57,14 +65,17 @@ class TrainConfig:
         for units in self.hidden_units:
             check_int("hidden_units", units, minimum=1)
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
+        check_transform(self.features)
         self.threshold_policy()  # validates the three threshold fields
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> TrainConfig:
         """The config saved in a run's ``config.json`` or checkpoint (other keys,
-        such as ``backend``, are ignored; fields added since take their defaults)."""
+        such as ``backend``, are ignored; fields added since take their defaults,
+        except ``features``: runs recorded before it existed fed raw inputs)."""
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in record.items() if key in known}
+        values.setdefault("features", LEGACY_TRANSFORM)
         if "hidden_units" in values:
             values["hidden_units"] = tuple(values["hidden_units"])
         return cls(**values)

@@ -58,8 +58,10 @@ def write_run_folder(
     metrics: dict[str, Any],
     history: dict[str, list[float]],
     data: dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a run folder atomically (see :func:`fraudkeras._core.files.atomic_dir`)."""
+    """Write a run folder atomically (see :func:`fraudkeras._core.files.atomic_dir`);
+    ``extra`` maps more JSON files' names to their content."""
     with atomic_dir(target, force=force) as scratch:
         with c_output_silenced():  # Keras's serializer imports TensorFlow if installed
             model.save(scratch / layout.MODEL_FILE)
@@ -68,6 +70,8 @@ def write_run_folder(
         write_json(scratch / layout.HISTORY_FILE, history)
         write_json(scratch / layout.DATA_FILE, data)
         write_json(scratch / layout.ENVIRONMENT_FILE, environment())
+        for name, content in (extra or {}).items():
+            write_json(scratch / name, content)
     return target
 
 

@@ -21,6 +21,7 @@ from fraudkeras._core import interrupts
 from fraudkeras._core.errors import BackendError, OutputError, ParameterError, TrainingError
 from fraudkeras._core.files import check_output_dir, remove_stale_scratch
 from fraudkeras._core.provenance import peak_rss_mb
+from fraudkeras.analysis.drift import REFERENCE_FILE, reference_for
 from fraudkeras.data.class_weights import ClassWeights, class_weights
 from fraudkeras.data.splits import Split, split
 from fraudkeras.data.tables import Transactions, load_transactions
@@ -188,7 +189,11 @@ def _train(
 def build_model(config: TrainConfig, weights: ClassWeights, train_x: np.ndarray) -> FraudMLP:
     """A compiled FraudMLP, seeded and with its scaler adapted to the training rows."""
     seed_everything(config.seed)
-    model = FraudMLP(config.hidden_units, class_weight=(weights.normal, weights.fraud))
+    model = FraudMLP(
+        config.hidden_units,
+        class_weight=(weights.normal, weights.fraud),
+        features=config.features,
+    )
     model.adapt(train_x)
     compile_model(model, config.learning_rate, math.ceil(len(train_x) / config.batch_size))
     return model
@@ -259,6 +264,7 @@ def _save(run: TrainedRun, transactions: Transactions, output: _Output) -> None:
         metrics=run.metrics,
         history=run.history,
         data=run.data,
+        extra={REFERENCE_FILE: reference_for(run.model, run.split.train.x)},
     )
     shutil.rmtree(checkpoint.checkpoint_dir(output.out), ignore_errors=True)
     if output.report:

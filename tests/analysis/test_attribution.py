@@ -16,24 +16,29 @@ from fraudkeras.analysis.attribution import (
     logit_gradients,
 )
 from fraudkeras.modeling.model import fraud_probabilities, load_model
-from helpers import BACKEND, attributions_under
+from helpers import BACKEND, attributions_under, numpy_time_of_day
 
 
 def numpy_network(model):
-    """The model's logit and its input gradient, in float64 NumPy from its weights."""
+    """The model's logit and its input gradient, in float64 NumPy from its weights
+    (the ``time_of_day`` transform by :func:`helpers.numpy_time_of_day`)."""
+    timed, log_amount = model.features != "raw", model.features == "time_of_day_log_amount"
     mean = np.asarray(model.scaler.adapt_mean, np.float64).reshape(-1)
     std = np.maximum(np.sqrt(np.asarray(model.scaler.adapt_variance, np.float64)), 1e-7)
     layers = [(np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64))
               for layer in [*model.hidden, model.logit]]  # fmt: skip
 
+    def inputs(x: np.ndarray) -> np.ndarray:
+        return numpy_time_of_day(x, log_amount)[0] if timed else x
+
     def logit(x: np.ndarray) -> np.ndarray:
-        h = (x - mean) / std
+        h = (inputs(x) - mean) / std
         for kernel, bias in layers[:-1]:
             h = np.maximum(h @ kernel + bias, 0.0)
         return (h @ layers[-1][0] + layers[-1][1]).reshape(-1)
 
     def gradient(x: np.ndarray) -> np.ndarray:
-        h, masks = (x - mean) / std, []
+        h, masks = (inputs(x) - mean) / std, []
         for kernel, bias in layers[:-1]:
             pre = h @ kernel + bias
             masks.append(pre > 0)
@@ -41,7 +46,12 @@ def numpy_network(model):
         back = np.broadcast_to(layers[-1][0][:, 0], (len(x), layers[-1][0].shape[0]))
         for (kernel, _), mask in zip(reversed(layers[:-1]), reversed(masks), strict=True):
             back = (back * mask) @ kernel.T
-        return back / std
+        back = back / std
+        if not timed:
+            return back
+        _, d_time, d_amount = numpy_time_of_day(x, log_amount)  # chain rule
+        d_first = np.sum(back[:, :2] * d_time, axis=1)
+        return np.column_stack([d_first, back[:, 2:-1], back[:, -1] * d_amount])
 
     return logit, gradient
 

@@ -14,7 +14,7 @@ import pytest
 from fraudkeras._core.errors import DataError, ModelFileError
 from fraudkeras.deploy.artifacts import kind_of, open_artifact
 from fraudkeras.deploy.export import FORMATS
-from helpers import largest_gap
+from helpers import largest_gap, numpy_model_inputs
 
 #: measured: max |KerasArtifact.predict - NumPy float64 forward pass| on the test split
 #: of the 3,000-row fixture: 4.2e-7 (jax), 2.6e-7 (torch), 1.5e-7 (tensorflow); about 2x the worst
@@ -34,7 +34,8 @@ def test_keras_file_runs_under_the_active_backend(exported, trained_run) -> None
     x = trained_run.split.test.x
     got = open_artifact(run / "model.keras").predict(x)
     # independent: the trained (in-memory) model's weights run through NumPy in float64
-    expected = reference.probabilities(reference.weights_of(trained_run.model), x)
+    inputs = numpy_model_inputs(trained_run.model.features, x)
+    expected = reference.probabilities(reference.weights_of(trained_run.model), inputs)
     print(f"keras artifact vs NumPy: {largest_gap([got], [expected]):.2e}")
     assert got.dtype == np.float64 and got.shape == (len(x),)
     np.testing.assert_allclose(got, expected, rtol=0, atol=PROBABILITY_ATOL)

@@ -26,6 +26,7 @@ def test_run_folder_holds_every_record(trained_run) -> None:
             "history.json",
             "data.json",
             "environment.json",
+            "drift_reference.json",
         ]
     )
     metrics = json.loads((folder / "metrics.json").read_text())
