@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 from fraudkeras._core.errors import DataError
+
+_CSV_DUPLICATE = re.compile(r"^(.+)_duplicated_\d+$")
 
 #: Model inputs, in the order every model and exported artifact expects them.
 FEATURES: tuple[str, ...] = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount")
@@ -21,7 +25,8 @@ def _names(items: list[str]) -> str:
 
 
 def validate_frame(frame: pl.DataFrame, *, source: str, require_label: bool = True) -> pl.DataFrame:
-    """Check ``frame`` against the schema and return it with canonical dtypes.
+    """Check ``frame`` against the schema and return its schema columns, found by
+    name in any order (other columns are left out), with canonical dtypes.
 
     Features come back as Float64 and the label (when present) as Int8. The
     label is optional only when ``require_label`` is false (scoring new data);
@@ -35,17 +40,15 @@ def validate_frame(frame: pl.DataFrame, *, source: str, require_label: bool = Tr
     missing = [c for c in expected if c not in columns]
     if missing:
         raise DataError(f"{source}: missing column(s) {_names(missing)}")
-    extra = [c for c in columns if c not in expected]
-    if extra:
-        raise DataError(f"{source}: unexpected column(s) {_names(extra)}")
-    if columns != expected:
-        pairs = zip(columns, expected, strict=True)
-        position = next(i for i, (got, want) in enumerate(pairs) if got != want)
-        raise DataError(
-            f"{source}: columns are out of order: position {position + 1} holds "
-            f"{columns[position]!r} where {expected[position]!r} belongs "
-            f"(expected order: Time, V1..V28, Amount{', Class' if LABEL in expected else ''})"
-        )
+    renamed = (_CSV_DUPLICATE.match(c) for c in columns)  # polars renames a CSV's repeats
+    repeated = sorted(
+        {c for c in columns if columns.count(c) > 1}
+        | {m.group(1) for m in renamed if m and m.group(1) in expected}
+    )
+    if repeated:
+        raise DataError(f"{source}: repeated column(s) {_names(repeated)}")
+    # by name, in any order; other columns (IDs, merchants...) are not the model's
+    frame = frame.select(expected)
     if frame.height == 0:
         raise DataError(f"{source}: no rows (header only or empty table)")
 
