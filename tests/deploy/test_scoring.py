@@ -18,7 +18,7 @@ from fraudkeras._core.errors import DataError, OutputError, ParameterError
 from fraudkeras.data.schema import FEATURES, LABEL
 from fraudkeras.deploy.export import FORMATS
 from fraudkeras.deploy.scoring import find_threshold, score
-from helpers import run_cli
+from helpers import numpy_model_inputs, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,8 @@ def numpy_forward(keras_file: Path, x: np.ndarray) -> np.ndarray:
     model = load_model(keras_file)
     mean = np.asarray(model.scaler.adapt_mean, dtype=np.float64)
     std = np.maximum(np.sqrt(np.asarray(model.scaler.adapt_variance, dtype=np.float64)), 1e-7)
-    h = (np.asarray(x, dtype=np.float32).astype(np.float64) - mean) / std
+    inputs = numpy_model_inputs(model.features, np.asarray(x, dtype=np.float32))
+    h = (inputs - mean) / std
     for layer in model.hidden:
         h = np.maximum(h @ np.asarray(layer.kernel, np.float64) + np.asarray(layer.bias), 0.0)
     logits = h @ np.asarray(model.logit.kernel, np.float64) + np.asarray(model.logit.bias)

@@ -80,7 +80,8 @@ def forward_logits(model: FraudMLP, x: Any) -> torch.Tensor:
     """``FraudMLP.call(x, return_logits=True)`` as the same torch ops."""
     mean, variance = model.scaler.adapt_mean.value, model.scaler.adapt_variance.value
     scale = 1.0 / torch.maximum(torch.sqrt(variance), _epsilon(variance))
-    h = torch.as_tensor(x).to(scale.dtype) * scale - mean * scale
+    inputs = model.transform(torch.as_tensor(x).to(scale.dtype))  # the keras.ops transform
+    h = torch.as_tensor(inputs) * scale - mean * scale
     for layer in model.hidden:
         h = torch.relu(torch.matmul(h, layer.kernel.value) + layer.bias.value)
     return torch.matmul(h, model.logit.kernel.value) + model.logit.bias.value
