@@ -27,7 +27,16 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
         "train", parents=[common], help="train, evaluate and save a run"
     )
     add_backend_option(parser, "$KERAS_BACKEND, else jax")
-    parser.add_argument("--data", help="auto (default), sample, openml, or a .csv/.parquet path")
+    parser.add_argument(
+        "--data",
+        help="auto (default), sample, openml, a .csv/.parquet path, or a folder/glob of Parquet "
+        "files (streamed)",
+    )
+    parser.add_argument(
+        "--stream", action="store_true",
+        help="stream the training rows from Parquet (automatic for a folder/glob, and for a "
+        "table too large for memory)",
+    )  # fmt: skip
     add_config_options(
         parser,
         [f.name for f in fields(TrainConfig)],
@@ -60,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             report=not args.no_report,
             plots=not args.no_plots,
             verbose=0 if args.quiet else "auto",
+            stream=args.stream,
             **config_options(args),
         )
     return _print_run(trained)

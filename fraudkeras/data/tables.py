@@ -248,6 +248,10 @@ def read_errors(path: Path, suffix: str) -> Iterator[None]:
         raise DataError(f"{path}: not a readable {kind} file ({reason})") from error
 
 
+class TableTooLarge(DataError):
+    """A table that training could not hold in memory (it can be streamed)."""
+
+
 def available_memory_bytes() -> int | None:
     """Memory the OS can give this process now (Linux ``MemAvailable``), or None."""
     try:
@@ -280,7 +284,7 @@ def check_fits_in_memory(path: Path) -> None:
         table_bytes = rows * (len(FEATURES) + 1) * 8
     needed = table_bytes * MEMORY_FACTOR
     if needed > available:
-        raise DataError(
+        raise TableTooLarge(
             f"{path}: too large to train on here: needs about {needed / 2**20:,.0f} MB, "
             f"{available / 2**20:,.0f} MB of memory available (score streams any size)"
         )

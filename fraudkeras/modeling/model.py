@@ -68,6 +68,15 @@ class FraudMLP(keras.Model):
         self.scaler.adapt(transforms.apply_numpy(features, self.features))
         self.build((None, N_FEATURES))
 
+    def set_scaler(self, mean: np.ndarray, variance: np.ndarray) -> None:
+        """Set the scaler to precomputed training statistics of the transformed
+        features (population variance), as :meth:`adapt` would on those rows:
+        streamed tables compute them in one float64 pass."""
+        self.build((None, N_FEATURES))
+        self.scaler.adapt_mean.assign(np.asarray(mean, dtype=np.float32))
+        self.scaler.adapt_variance.assign(np.asarray(variance, dtype=np.float32))
+        self.scaler.finalize_state()
+
     def build(self, input_shape: Any) -> None:
         shape = (*tuple(input_shape)[:-1], len(self.feature_names))
         if not self.scaler.built:

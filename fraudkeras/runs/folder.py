@@ -49,6 +49,22 @@ def data_record(
     return record
 
 
+def stream_data_record(
+    source: str, fingerprint: dict[str, Any], summary: dict[str, Any], run_dir: Path
+) -> dict[str, Any]:
+    """:func:`data_record` for a streamed table (a folder or glob of Parquet files)."""
+    record: dict[str, Any] = {
+        "source": source,
+        "origin": source,
+        "fingerprint": fingerprint,
+        "split": summary,
+        "stream": True,
+    }
+    if Path(source).exists():
+        record["relative_to_run"] = os.path.relpath(source, run_dir.resolve())
+    return record
+
+
 def write_run_folder(
     target: Path,
     *,
@@ -80,12 +96,14 @@ class RunFolder:
 
     @classmethod
     def of_trained(
-        cls, path: Path, *, transactions: Transactions, split: Split, model: FraudMLP
+        cls, path: Path, *, transactions: Transactions | None, split: Split, model: FraudMLP
     ) -> RunFolder:
         """A run that this process has just trained: its data, split and model are
         taken from memory instead of being loaded again."""
         run = cls(path)
-        run.__dict__.update(transactions=transactions, split=split, model=model)
+        run.__dict__.update(split=split, model=model)
+        if transactions is not None:
+            run.__dict__.update(transactions=transactions)
         run._fingerprint = run.data_record.get("fingerprint")
         return run
 
@@ -149,9 +167,19 @@ class RunFolder:
     def backend(self) -> str:
         return str(self.config.get("backend", "jax"))
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the run streamed its data (a folder or glob of Parquet files)."""
+        return bool(self.data_record.get("stream"))
+
     @cached_property
     def transactions(self) -> Transactions:
         """The run's data (see the module docstring for where it is looked for)."""
+        if self.streamed:
+            raise DataError(
+                f"{self.path}: trained on a streamed table ({self.data_record['source']}); "
+                "it is not loaded into memory (use its validation and test splits)"
+            )
         transactions = load_transactions(self._data_source())
         recorded = self.data_record.get("fingerprint")
         self._fingerprint = transactions.fingerprint()  # hashes the whole table: once
@@ -172,14 +200,14 @@ class RunFolder:
     @property
     def data_matches(self) -> bool:
         """Whether the data read is the table the run was trained on."""
-        _ = self.transactions
+        _ = self.split if self.streamed else self.transactions
         return bool(self._fingerprint == self.data_record.get("fingerprint"))
 
     def _data_source(self) -> str | os.PathLike[str]:
         if self._data is not None:
             return self._data
         source = str(self.data_record.get("source", self.config["data"]))
-        if source in SOURCES or Path(source).exists():
+        if source in SOURCES or Path(source).exists() or (self.streamed and "*" in source):
             return source
         relative = self.data_record.get("relative_to_run")
         if relative and (self.path / relative).exists():
@@ -192,7 +220,26 @@ class RunFolder:
     @cached_property
     def split(self) -> Split:
         config = self.train_config
+        if self.streamed:
+            return self._stream_split(config)
         return split(self.transactions, config.split, config.split_seed)
+
+    def _stream_split(self, config: TrainConfig) -> Split:
+        """A streamed run's split: validation, test and the training sample, read
+        in two passes over its Parquet files, fingerprint checked."""
+        from fraudkeras.data.streaming import open_table, scan, split_stream
+
+        found = scan(open_table(self._data_source()), config.split, config.split_seed)
+        recorded = self.data_record.get("fingerprint")
+        self._fingerprint = found.fingerprint
+        if found.fingerprint != recorded:
+            if not self._allow_other_data:
+                raise DataError(
+                    f"{found.table.source}: not the data {self.path} was trained on "
+                    "(fingerprint differs); pass data= the training files"
+                )
+            log.warning("data differs from what %s was trained on", self.path)
+        return split_stream(found).split
 
     @cached_property
     def model(self) -> FraudMLP:

@@ -17,6 +17,8 @@ import keras
 
 from fraudkeras.data.batches import EpochBatches, tf_epoch_batches
 from fraudkeras.data.splits import Split
+from fraudkeras.data.stream_batches import StreamBatches
+from fraudkeras.data.streaming import StreamSplit
 from fraudkeras.modeling.model import PREDICT_BATCH_SIZE, FraudMLP
 from fraudkeras.runs.config import TrainConfig
 
@@ -48,15 +50,23 @@ def fit_epochs(
     callbacks: Sequence[keras.callbacks.Callback],
     verbose: int | str,
     validate: bool = True,
+    streamed: StreamSplit | None = None,
 ) -> None:
     """Train epochs ``first_epoch .. config.epochs - 1`` in one ``fit``; epoch
     ``e`` sees the rows in ``epoch_order(config.seed, e)``, as a resumed run does.
-    ``validate=False`` (benchmarks) skips the validation data."""
+    ``validate=False`` (benchmarks) skips the validation data. With ``streamed``,
+    the training rows stream from its table (:class:`StreamBatches`, on every
+    backend), in an order that depends only on ``(config.seed, e)``."""
     x, y, size = parts.train.x, parts.train.y, config.batch_size
-    if keras.backend.backend() == "tensorflow":
-        data: Any = tf_epoch_batches(x, y, size, config.seed, first_epoch)
-        own: list[keras.callbacks.Callback] = []
-        steps: int | None = math.ceil(len(y) / size)
+    data: Any
+    own: list[keras.callbacks.Callback]
+    steps: int | None
+    if streamed is not None:
+        stream = StreamBatches(streamed, size, config.seed)
+        data, own, steps = stream, [stream.callback()], None
+    elif keras.backend.backend() == "tensorflow":
+        data = tf_epoch_batches(x, y, size, config.seed, first_epoch)
+        own, steps = [], math.ceil(len(y) / size)
     else:
         data = EpochBatches(x, y, size, config.seed)
         own, steps = [data.callback()], None

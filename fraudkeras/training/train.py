@@ -24,13 +24,16 @@ from fraudkeras._core.provenance import peak_rss_mb
 from fraudkeras.analysis.drift import REFERENCE_FILE, reference_for
 from fraudkeras.data.class_weights import ClassWeights, class_weights
 from fraudkeras.data.splits import Split, split
-from fraudkeras.data.tables import Transactions, load_transactions
+from fraudkeras.data.streaming import StreamSplit, is_multi_file, open_table, scan, split_stream
+from fraudkeras.data.streaming import summary as stream_summary
+from fraudkeras.data.tables import TableTooLarge, Transactions, load_transactions
 from fraudkeras.metrics.classification import Predictions, evaluate_predictions
+from fraudkeras.modeling.features import apply_numpy
 from fraudkeras.modeling.model import FraudMLP, fraud_probabilities
 from fraudkeras.modeling.seeding import seed_everything
 from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
-from fraudkeras.runs.folder import RunFolder, data_record, write_run_folder
+from fraudkeras.runs.folder import RunFolder, data_record, stream_data_record, write_run_folder
 from fraudkeras.training.callbacks import EpochTimer, InterruptCheck
 from fraudkeras.training.epochs import EpochEnd, fit_epochs
 
@@ -53,6 +56,19 @@ class TrainedRun:
     data: dict[str, Any]
     run_dir: Path | None = None
     report_dir: Path | None = None
+    #: a streamed table's split (``split.train`` is then a bounded sample)
+    streamed: StreamSplit | None = None
+
+
+@dataclass
+class _Data:
+    """The table a run trains on: in memory, or streamed from Parquet files."""
+
+    source: str
+    origin: str
+    fingerprint: dict[str, Any]
+    transactions: Transactions | None = None
+    streamed: StreamSplit | None = None
 
 
 @dataclass
@@ -76,6 +92,7 @@ def train(
     plots: bool = True,
     verbose: int | str = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    stream: bool = False,
     **options: Any,
 ) -> TrainedRun:
     """Train, evaluate and (with ``out``) save a run folder with its report.
@@ -90,6 +107,9 @@ def train(
     so that an interrupted run can be finished with :func:`resume`, and
     ``OUT/report/`` is written unless ``report=False`` (``plots=False``: tables
     only). ``callbacks`` are extra Keras callbacks, passed to every epoch's ``fit``.
+    ``stream=True`` (automatic for a folder or glob of Parquet files, and for a
+    Parquet file too large for memory) streams the training rows
+    (:mod:`fraudkeras.data.streaming`).
     """
     try:
         config = TrainConfig(**options)
@@ -97,9 +117,21 @@ def train(
         raise ParameterError(f"train(): {error}") from error
     if out is not None:
         check_output_dir(Path(out), force=force)
-    transactions = data if isinstance(data, Transactions) else load_transactions(data)
     output = _Output(None if out is None else Path(out), force, report, plots, verbose, callbacks)
-    return _train(transactions, config, output)
+    return _train(_load(data, stream), config, output)
+
+
+def _load(data: str | os.PathLike[str] | Transactions, stream: bool) -> Transactions | str:
+    """The table in memory, or its source when it is to be streamed."""
+    if isinstance(data, Transactions):
+        return data
+    if stream or is_multi_file(data):
+        return str(data)
+    try:
+        return load_transactions(data)
+    except TableTooLarge as error:
+        log.info("%s: streaming it instead", error)
+        return str(data)
 
 
 def resume(
@@ -129,38 +161,46 @@ def resume(
             f"backend (now {keras.backend.backend()!r})"
         )
     config = TrainConfig.from_record(record["config"])
-    transactions = load_transactions(data if data is not None else record["data"])
-    if transactions.fingerprint() != record["fingerprint"]:
-        raise ParameterError(
-            f"{transactions.origin}: differs from the data {target} was training on; "
-            "pass data= the same table"
-        )
+    source = data if data is not None else record["data"]
+    streamed = bool(record["fingerprint"].get("stream"))
+    table = str(source) if streamed else load_transactions(source)
     output = _Output(target, False, report, plots, verbose, callbacks)
-    return _train(transactions, config, output, resume_from=state)
+    return _train(table, config, output, resume_from=state, expected=record["fingerprint"])
 
 
 def _train(
-    transactions: Transactions,
+    table: Transactions | str,
     config: TrainConfig,
     output: _Output,
     resume_from: checkpoint.TrainingState | None = None,
+    expected: dict[str, Any] | None = None,
 ) -> TrainedRun:
-    parts = split(transactions, config.split, config.split_seed)
-    weights = class_weights(parts.train.y, config.class_weight)
-    if config.batch_size > len(parts.train.y):
+    loaded = _prepare(table, config)
+    parts = loaded.streamed.split if loaded.streamed else _split_memory(loaded, config)
+    if expected is not None and loaded.fingerprint != expected:
         raise ParameterError(
-            f"batch_size {config.batch_size} exceeds the {len(parts.train.y)} training rows"
+            f"{loaded.origin}: differs from the data the run was training on; "
+            "pass data= the same table"
         )
-    model = build_model(config, weights, parts.train.x)
-    fingerprint = transactions.fingerprint()  # hashes the whole table: once
+    if loaded.streamed is not None:
+        n_train, frauds = loaded.streamed.n_train, loaded.streamed.train_frauds
+        labels = np.repeat(np.array([0, 1], np.int8), [n_train - frauds, frauds])
+    else:
+        n_train, labels = len(parts.train.y), parts.train.y
+    weights = class_weights(labels, config.class_weight)
+    if config.batch_size > n_train:
+        raise ParameterError(f"batch_size {config.batch_size} exceeds the {n_train} training rows")
+    model = build_model(config, weights, parts.train.x, loaded.streamed)
     record = {
         "backend": keras.backend.backend(),
-        "data": transactions.source,
-        "fingerprint": fingerprint,
+        "data": loaded.source,
+        "fingerprint": loaded.fingerprint,
         "config": asdict(config),
     }
     started = time.perf_counter()
-    state, epoch_seconds = _fit_epochs(model, parts, config, output, record, resume_from)
+    state, epoch_seconds = _fit_epochs(
+        model, parts, config, output, record, resume_from, loaded.streamed
+    )
     train_seconds = time.perf_counter() - started
 
     metrics = {
@@ -179,23 +219,63 @@ def _train(
         ),
     }
     history = state.history
-    data = data_record(transactions, fingerprint, parts, output.out or Path.cwd())
+    run_dir = output.out or Path.cwd()
+    if loaded.streamed is not None:
+        summary = stream_summary(loaded.streamed)
+        data = stream_data_record(loaded.source, loaded.fingerprint, summary, run_dir)
+    else:
+        assert loaded.transactions is not None
+        data = data_record(loaded.transactions, loaded.fingerprint, parts, run_dir)
     run = TrainedRun(model, config, parts, weights, metrics, history, data)
+    run.streamed = loaded.streamed
     if output.out is not None:
-        _save(run, transactions, output)
+        _save(run, loaded.transactions, output)
     return run
 
 
-def build_model(config: TrainConfig, weights: ClassWeights, train_x: np.ndarray) -> FraudMLP:
-    """A compiled FraudMLP, seeded and with its scaler adapted to the training rows."""
+def _prepare(table: Transactions | str, config: TrainConfig) -> _Data:
+    """Fingerprint the table; a streamed one is also split (two passes), with
+    the moments of its transformed training rows for the scaler."""
+    if isinstance(table, Transactions):
+        fingerprint = table.fingerprint()  # hashes the whole table: once
+        return _Data(table.source, table.origin, fingerprint, transactions=table)
+    found = scan(open_table(table), config.split, config.split_seed)
+    streamed = split_stream(found, lambda x: apply_numpy(x, config.features))
+    log.info(
+        "data: %s streamed, %d rows in %d files, %d frauds",
+        table, found.fingerprint["rows"], len({c.path for c in found.table.chunks}),
+        found.fingerprint["frauds"],
+    )  # fmt: skip
+    return _Data(found.table.source, str(table), found.fingerprint, streamed=streamed)
+
+
+def _split_memory(loaded: _Data, config: TrainConfig) -> Split:
+    assert loaded.transactions is not None
+    return split(loaded.transactions, config.split, config.split_seed)
+
+
+def build_model(
+    config: TrainConfig,
+    weights: ClassWeights,
+    train_x: np.ndarray,
+    streamed: StreamSplit | None = None,
+) -> FraudMLP:
+    """A compiled FraudMLP, seeded and with its scaler adapted to the training
+    rows (for a streamed table: to the moments of all its training rows)."""
     seed_everything(config.seed)
     model = FraudMLP(
         config.hidden_units,
         class_weight=(weights.normal, weights.fraud),
         features=config.features,
     )
-    model.adapt(train_x)
-    compile_model(model, config.learning_rate, math.ceil(len(train_x) / config.batch_size))
+    if streamed is not None and streamed.moments is not None:
+        assert streamed.moments.mean is not None
+        model.set_scaler(streamed.moments.mean, streamed.moments.variance)
+        n_train = streamed.n_train
+    else:
+        model.adapt(train_x)
+        n_train = len(train_x)
+    compile_model(model, config.learning_rate, math.ceil(n_train / config.batch_size))
     return model
 
 
@@ -206,6 +286,7 @@ def _fit_epochs(
     output: _Output,
     record: dict[str, Any],
     resume_from: checkpoint.TrainingState | None,
+    streamed: StreamSplit | None = None,
 ) -> tuple[checkpoint.TrainingState, list[float]]:
     """Fit one epoch at a time, checkpointing and stopping early; leaves the
     model with the best epoch's weights."""
@@ -241,7 +322,9 @@ def _fit_epochs(
     if state.epochs_done < config.epochs and not state.stopped:
         own = [keras.callbacks.TerminateOnNaN(), timer, InterruptCheck()]
         callbacks = [*own, *output.callbacks, EpochEnd(end_of_epoch)]
-        fit_epochs(model, parts, config, state.epochs_done, callbacks, output.verbose)
+        fit_epochs(
+            model, parts, config, state.epochs_done, callbacks, output.verbose, streamed=streamed
+        )
         interrupts.check()
     best_weights = best[0]
     model.set_weights(best_weights)
@@ -252,7 +335,7 @@ def _predictions(model: FraudMLP, part: Any) -> Predictions:
     return Predictions(part.y, fraud_probabilities(model, part.x), part.amounts)
 
 
-def _save(run: TrainedRun, transactions: Transactions, output: _Output) -> None:
+def _save(run: TrainedRun, transactions: Transactions | None, output: _Output) -> None:
     """Write the run folder, drop the checkpoint, then the report from memory."""
     assert output.out is not None
     config = {"backend": run.metrics["backend"], "data": run.data["source"], **asdict(run.config)}

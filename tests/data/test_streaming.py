@@ -1,0 +1,102 @@
+"""Streaming tables: the split against NumPy, the scaler moments, the epoch order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from fraudkeras.data.schema import FEATURES, LABEL
+from fraudkeras.data.stream_batches import epoch_batches
+from fraudkeras.data.streaming import open_table, scan, split_stream, uniform_hash
+from fraudkeras.modeling.features import apply_numpy
+
+
+@pytest.fixture(scope="module")
+def shards(small_frame: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 3,000-row table as three Parquet files of 1,000 rows."""
+    folder = tmp_path_factory.mktemp("shards")
+    for i in range(3):
+        small_frame[i * 1000 : (i + 1) * 1000].write_parquet(folder / f"part-{i}.parquet")
+    return folder
+
+
+def test_stratified_split_is_the_numpy_hash(shards: Path, small_frame: pl.DataFrame) -> None:
+    streamed = split_stream(scan(open_table(shards, chunk_rows=700), "stratified", 5))
+    u = uniform_hash(np.arange(small_frame.height), 5)
+    y = small_frame[LABEL].to_numpy()
+    expected = {"validation": (u >= 0.7) & (u < 0.85), "test": u >= 0.85}
+    assert streamed.n_train == int((u < 0.7).sum())
+    assert streamed.train_frauds == int(y[u < 0.7].sum())
+    for name, mask in expected.items():
+        part = getattr(streamed.split, name)
+        np.testing.assert_array_equal(part.rows, np.flatnonzero(mask))
+        np.testing.assert_array_equal(part.y, y[mask])
+    # only approximately 70/15/15, and stratified only in expectation
+    assert abs(streamed.n_train / small_frame.height - 0.7) < 0.03
+    assert abs(streamed.train_frauds / streamed.n_train - y.mean()) < 0.03
+
+
+def test_time_split_cuts_by_time(shards: Path, small_frame: pl.DataFrame) -> None:
+    streamed = split_stream(scan(open_table(shards, chunk_rows=512), "time"))
+    time = small_frame["Time"].to_numpy()
+    order = np.sort(time)
+    cut_1, cut_2 = order[2100], order[2550]  # the 70 % and 85 % rows of 3,000
+    assert streamed.n_train == int((time < cut_1).sum())
+    np.testing.assert_array_equal(streamed.split.test.rows, np.flatnonzero(time >= cut_2))
+    assert streamed.split.validation.x[:, 0].max() < streamed.split.test.x[:, 0].min()
+
+
+@pytest.mark.parametrize("transform", ["time_of_day_log_amount", "raw"])
+def test_scaler_moments_equal_numpy(shards: Path, small_frame: pl.DataFrame, transform) -> None:
+    streamed = split_stream(
+        scan(open_table(shards, chunk_rows=300), "stratified", 1),
+        lambda x: apply_numpy(x, transform),
+    )
+    u = uniform_hash(np.arange(small_frame.height), 1)
+    x = small_frame.select(FEATURES).to_numpy()[u < 0.7].astype(np.float32)
+    rows = apply_numpy(x, transform)
+    assert streamed.moments is not None and streamed.moments.count == len(rows)
+    np.testing.assert_allclose(streamed.moments.mean, rows.mean(axis=0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(streamed.moments.variance, rows.var(axis=0), rtol=1e-10)
+
+
+def test_set_scaler_equals_adapt(shards: Path) -> None:
+    from fraudkeras.modeling.model import FraudMLP
+
+    streamed = split_stream(
+        scan(open_table(shards), "stratified", 1),
+        lambda x: apply_numpy(x, "time_of_day_log_amount"),
+    )
+    x = np.concatenate([x for _, x, _ in streamed.train_chunks()])
+    adapted, given = (FraudMLP(features="time_of_day_log_amount") for _ in range(2))
+    adapted.adapt(x)
+    assert streamed.moments is not None and streamed.moments.mean is not None
+    given.set_scaler(streamed.moments.mean, streamed.moments.variance)
+    for a, b in zip(adapted.scaler.get_weights(), given.scaler.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+    for mine, theirs in zip([*given.hidden, given.logit], [*adapted.hidden, adapted.logit],
+                            strict=True):  # fmt: skip
+        mine.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(adapted.predict(x[:50], verbose=0), given.predict(x[:50], verbose=0),
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+def test_epoch_order_is_seeded_and_covers_every_training_row(shards: Path) -> None:
+    streamed = split_stream(scan(open_table(shards, chunk_rows=250), "stratified", 2))
+    train_rows = np.concatenate([x for _, x, _ in streamed.train_chunks()])
+
+    def epoch(seed: int, number: int) -> list[np.ndarray]:
+        return [x for x, _ in epoch_batches(streamed, 64, seed, number)]
+
+    first = epoch(3, 0)
+    assert all(len(b) == 64 for b in first[:-1]) and len(first) == -(-len(train_rows) // 64)
+    seen = np.concatenate(first)
+    key = np.lexsort(seen.T)
+    np.testing.assert_array_equal(seen[key], train_rows[np.lexsort(train_rows.T)])
+    for a, b in zip(first, epoch(3, 0), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], epoch(3, 1)[0])
+    assert not np.array_equal(first[0], epoch(4, 0)[0])
