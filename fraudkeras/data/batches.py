@@ -55,11 +55,13 @@ class EpochBatches(keras.utils.PyDataset):
 
     def callback(self) -> keras.callbacks.Callback:
         """A callback that tells this dataset which epoch ``fit`` is in."""
-        return _SetEpoch(self)
+        return SetEpoch(self)
 
 
-class _SetEpoch(keras.callbacks.Callback):
-    def __init__(self, batches: EpochBatches) -> None:
+class SetEpoch(keras.callbacks.Callback):
+    """Tells a dataset with an ``epoch`` attribute which epoch ``fit`` is in."""
+
+    def __init__(self, batches: Any) -> None:
         super().__init__()
         self.batches = batches
 

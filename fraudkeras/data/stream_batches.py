@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from fraudkeras.data.batches import _native
+from fraudkeras.data.batches import SetEpoch, _native
 from fraudkeras.data.schema import N_FEATURES
 from fraudkeras.data.streaming import TRAIN, StreamSplit
 
@@ -79,13 +79,4 @@ class StreamBatches(keras.utils.PyDataset):
         return _native(x), _native(y)
 
     def callback(self) -> keras.callbacks.Callback:
-        return _SetEpoch(self)
-
-
-class _SetEpoch(keras.callbacks.Callback):
-    def __init__(self, batches: StreamBatches) -> None:
-        super().__init__()
-        self.batches = batches
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.batches.epoch = epoch
+        return SetEpoch(self)
