@@ -10,6 +10,7 @@ pyspark is imported only here, never by ``import fraudkeras``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
     from fraudkeras.deploy.scoring import ScoreResult
 
+log = logging.getLogger("fraudkeras")
 SPARK_KINDS = ("litert", "onnx")
 #: quiet, loopback-only defaults for the sessions the CLI starts
 SESSION_CONF = {
@@ -297,6 +299,8 @@ def summarize(out: Path, threshold: float, source: str) -> ScoreResult:
     if LABEL in frame.columns and frame.height:
         y = frame[LABEL].cast(pl.Int32).to_numpy()
         amounts = frame["Amount"].to_numpy() if "Amount" in frame.columns else None
+        if amounts is None:  # the amounts stay on the executors unless written
+            log.info("cost and savings need Amount in the output: add it with --keep")
         metrics = label_metrics(y, p, threshold, amounts, DEFAULT_REVIEW_COST)
     return ScoreResult(
         rows=len(p), flagged=int((p >= threshold).sum()), threshold=threshold,
