@@ -71,3 +71,12 @@ def exported(trained_run, tmp_path_factory: pytest.TempPathFactory):
     run = tmp_path_factory.mktemp("export") / "run"
     shutil.copytree(trained_run.run_dir, run)
     return run, export(run)
+
+
+@pytest.fixture(scope="session")
+def shards(small_frame: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 3,000-row table as three Parquet files of 1,000 rows (streaming input)."""
+    folder = tmp_path_factory.mktemp("shards")
+    for i in range(3):
+        small_frame[i * 1000 : (i + 1) * 1000].write_parquet(folder / f"part-{i}.parquet")
+    return folder

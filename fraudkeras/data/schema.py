@@ -8,7 +8,8 @@ import polars as pl
 
 from fraudkeras._core.errors import DataError
 
-_CSV_DUPLICATE = re.compile(r"^(.+)_duplicated_\d+$")
+#: how polars renames a column repeated in a CSV header (``V3_duplicated_0``)
+CSV_DUPLICATE = re.compile(r"^(.+)_duplicated_\d+$")
 
 #: Model inputs, in the order every model and exported artifact expects them.
 FEATURES: tuple[str, ...] = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount")
@@ -40,7 +41,7 @@ def validate_frame(frame: pl.DataFrame, *, source: str, require_label: bool = Tr
     missing = [c for c in expected if c not in columns]
     if missing:
         raise DataError(f"{source}: missing column(s) {_names(missing)}")
-    renamed = (_CSV_DUPLICATE.match(c) for c in columns)  # polars renames a CSV's repeats
+    renamed = (CSV_DUPLICATE.match(c) for c in columns)  # polars renames a CSV's repeats
     repeated = sorted(
         {c for c in columns if columns.count(c) > 1}
         | {m.group(1) for m in renamed if m and m.group(1) in expected}

@@ -27,7 +27,7 @@ from fraudkeras._core.errors import DataError, ModelFileError, OutputError
 from fraudkeras._core.files import atomic_file, check_output_file
 from fraudkeras._core.validation import check_float, check_int
 from fraudkeras.analysis.drift import REFERENCE_FILE, outside_rows, read_reference
-from fraudkeras.data.schema import FEATURES, LABEL, validate_frame
+from fraudkeras.data.schema import CSV_DUPLICATE, FEATURES, LABEL, validate_frame
 from fraudkeras.data.tables import TABLE_SUFFIXES, check_table_path, read_errors
 from fraudkeras.deploy.artifacts import Artifact, open_artifact
 from fraudkeras.deploy.columns import (
@@ -47,7 +47,6 @@ BATCH_ROWS = 65_536
 #: share of rows outside the training range above which ``score`` warns; a fresh
 #: sample of the training distribution has ~0.03 % (30 features x 2 / 199,000 rows)
 OUTSIDE_WARNING = 0.01
-_CSV_DUPLICATE = re.compile(r"^(.+)_duplicated_\d+$")  # how polars renames a repeated header
 _CSV_PARSE = re.compile(r"could not parse `(.*)` as dtype `f64` at column '(.+?)'")
 
 
@@ -126,8 +125,8 @@ def open_table(
     with read_errors(path, suffix):
         if suffix == ".csv":
             header = pl.read_csv(path, n_rows=0).columns
-            repeated = [m.group(1) for c in header if (m := _CSV_DUPLICATE.match(c))]
-            columns = [c for c in header if not _CSV_DUPLICATE.match(c)] + repeated
+            repeated = [m.group(1) for c in header if (m := CSV_DUPLICATE.match(c))]
+            columns = [c for c in header if not CSV_DUPLICATE.match(c)] + repeated
             overrides = {name: pl.Float64 for name in FEATURES if name in header}
             scan = pl.scan_csv(path, infer_schema_length=None, schema_overrides=overrides)
         else:

@@ -14,15 +14,6 @@ from fraudkeras.data.streaming import open_table, scan, split_stream, uniform_ha
 from fraudkeras.modeling.features import apply_numpy
 
 
-@pytest.fixture(scope="module")
-def shards(small_frame: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The 3,000-row table as three Parquet files of 1,000 rows."""
-    folder = tmp_path_factory.mktemp("shards")
-    for i in range(3):
-        small_frame[i * 1000 : (i + 1) * 1000].write_parquet(folder / f"part-{i}.parquet")
-    return folder
-
-
 def test_stratified_split_is_the_numpy_hash(shards: Path, small_frame: pl.DataFrame) -> None:
     streamed = split_stream(scan(open_table(shards, chunk_rows=700), "stratified", 5))
     u = uniform_hash(np.arange(small_frame.height), 5)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import polars as pl
 import pytest
 
 from fraudkeras.analysis.evaluation import evaluate
@@ -17,14 +16,6 @@ from fraudkeras.training.train import resume, train
 from helpers import MEASUREMENTS
 
 OPTIONS = {"epochs": 2, "batch_size": 128, "seed": 7, "patience": 4, "report": False}
-
-
-@pytest.fixture(scope="module")
-def shards(small_frame: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("stream-data")
-    for i in range(3):
-        small_frame[i * 1000 : (i + 1) * 1000].write_parquet(folder / f"part-{i}.parquet")
-    return folder
 
 
 class StopAfter(keras.callbacks.Callback):
