@@ -16,7 +16,7 @@ from fraudkeras._core.errors import ModelFileError, first_line
 from fraudkeras.data.schema import N_FEATURES
 from fraudkeras.modeling import features as transforms
 from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
-from fraudkeras.modeling.loss import weighted_binary_crossentropy
+from fraudkeras.modeling.loss import weighted_bce_rows, weighted_binary_crossentropy
 from fraudkeras.modeling.train_steps import steps_for_backend
 
 PREDICT_BATCH_SIZE = 8192
@@ -122,6 +122,21 @@ class FraudMLP(keras.Model):
         with _STEPS.fit_context():
             return super().fit(*args, **kwargs)
 
+    def _maybe_symbolic_build(self, *args: Any, **kwargs: Any) -> None:
+        """TensorFlow's trainer only (keras 3.15): under a ``tf.distribute`` strategy
+        it first averages a batch's per-replica slices to build the model
+        symbolically, which fails when the slices differ in size (an odd batch on
+        two replicas; keras-team/keras#19246). A FraudMLP is built before it trains
+        (``adapt``, ``set_scaler``); its optimizer is built here, and nothing else
+        is needed. Without a strategy Keras's own (which does nothing) runs."""
+        strategy = getattr(self, "_distribute_strategy", None)
+        if strategy is not None and self.built and self.optimizer is not None:
+            if not self.optimizer.built:
+                with strategy.scope():
+                    self.optimizer.build(self.trainable_variables)
+            return
+        super()._maybe_symbolic_build(*args, **kwargs)
+
     def train_step(self, *args: Any) -> Any:
         return _STEPS.train_step(self, *args)
 
@@ -131,6 +146,13 @@ class FraudMLP(keras.Model):
     def weighted_loss(self, labels: Any, logits: Any) -> Any:
         normal_weight, fraud_weight = self.class_weight
         return weighted_binary_crossentropy(
+            labels, logits, normal_weight=normal_weight, fraud_weight=fraud_weight
+        )
+
+    def row_losses(self, labels: Any, logits: Any) -> Any:
+        """The weighted BCE of every row (data-parallel steps sum these themselves)."""
+        normal_weight, fraud_weight = self.class_weight
+        return weighted_bce_rows(
             labels, logits, normal_weight=normal_weight, fraud_weight=fraud_weight
         )
 
@@ -146,17 +168,31 @@ class FraudMLP(keras.Model):
         return [self.loss_tracker]
 
     def metric_update_args(
-        self, metric: keras.metrics.Metric, loss: Any, labels: Any, logits: Any
+        self,
+        metric: keras.metrics.Metric,
+        loss: Any,
+        labels: Any,
+        logits: Any,
+        rows: Any = None,
+        mask: Any = None,
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Arguments for ``metric``'s (stateful or stateless) ``update_state``.
 
         The one place that says what each metric sees: the loss tracker the
         batch loss weighted by batch size (an exact epoch mean), the AUCs the
         labels and probabilities. Metrics are matched by identity, not name.
+
+        A data-parallel step passes ``rows``, its rows' losses: the loss tracker
+        then sums those, since a device's share of the loss is not its rows'
+        mean; and ``mask`` (1 for a real row, 0 for padding), which every metric
+        takes as its sample weight, so padding counts nowhere.
         """
         if metric is self.loss_tracker:
+            if rows is not None:
+                return (rows,), {} if mask is None else {"sample_weight": mask}
             return (loss,), {"sample_weight": ops.shape(logits)[0]}
-        return (ops.reshape(labels, (-1, 1)), ops.sigmoid(logits)), {}
+        weights = {} if mask is None else {"sample_weight": ops.reshape(mask, (-1, 1))}
+        return (ops.reshape(labels, (-1, 1)), ops.sigmoid(logits)), weights
 
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = super().get_config()

@@ -12,10 +12,16 @@ if TYPE_CHECKING:
 
 
 def update_metrics(
-    model: FraudMLP, metrics: Sequence[keras.metrics.Metric], loss: Any, labels: Any, logits: Any
+    model: FraudMLP,
+    metrics: Sequence[keras.metrics.Metric],
+    loss: Any,
+    labels: Any,
+    logits: Any,
+    rows: Any = None,
 ) -> dict[str, Any]:
-    """Update ``metrics`` (a subset of ``model.metrics``) and return their results."""
+    """Update ``metrics`` (a subset of ``model.metrics``) and return their results
+    (``rows``: a data-parallel step's row losses, see ``FraudMLP.metric_update_args``)."""
     for metric in metrics:
-        args, kwargs = model.metric_update_args(metric, loss, labels, logits)
+        args, kwargs = model.metric_update_args(metric, loss, labels, logits, rows)
         metric.update_state(*args, **kwargs)
     return {metric.name: metric.result() for metric in metrics}

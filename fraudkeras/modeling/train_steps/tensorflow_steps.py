@@ -1,4 +1,14 @@
-"""TensorFlow: gradients with ``tf.GradientTape``, stateful metric updates."""
+"""TensorFlow: gradients with ``tf.GradientTape``, stateful metric updates.
+
+Under a ``tf.distribute`` strategy with several replicas (``fraudkeras train
+--devices N``, :mod:`fraudkeras.training.parallel`) each replica runs these steps
+on its slice of the global batch, and the optimizer sums the replicas'
+gradients. Our loss is a plain function, not a ``keras.losses.Loss`` (which
+Keras would scale), so a replica's loss is the *sum* of its rows' weighted BCE
+over the global batch's row count (all-reduced): the replicas' losses then add
+up to the one-device mean exactly, for an uneven last batch too (the replicas'
+slices differ in size, one may even be empty).
+"""
 
 from __future__ import annotations
 
@@ -18,17 +28,49 @@ if TYPE_CHECKING:
 fit_context = contextlib.nullcontext
 
 
+def _replicas() -> Any:
+    """The replica context when several replicas train in sync, else None."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
+
+
 def train_step(model: FraudMLP, data: Any) -> dict[str, Any]:
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-    with tf.GradientTape() as tape:
-        logits = model(x, training=True, return_logits=True)
-        loss = model.weighted_loss(y, logits)
+    replicas = _replicas()
+    if replicas is None:
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True, return_logits=True)
+            loss = model.weighted_loss(y, logits)
+        rows = None
+    else:
+        local_rows = tf.cast(tf.shape(y)[0], tf.float32)
+        global_rows = replicas.all_reduce(tf.distribute.ReduceOp.SUM, local_rows)
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True, return_logits=True)
+            rows = model.row_losses(y, logits)
+            loss = tf.reduce_sum(rows) / tf.cast(global_rows, rows.dtype)
     gradients = tape.gradient(loss, model.trainable_variables)
     model.optimizer.apply(gradients, model.trainable_variables)
-    return update_metrics(model, model.train_metrics, loss, y, logits)
+    logs = update_metrics(model, model.train_metrics, loss, y, logits, rows)
+    if replicas is not None:
+        logs["loss"] = _global_mean(replicas, model.loss_tracker)
+    return logs
+
+
+def _global_mean(replicas: Any, tracker: keras.metrics.Mean) -> Any:
+    """The tracker's mean over every replica's rows. Keras replaces the test step's
+    logs by the metrics' (cross-replica) results, but keeps the train step's, which
+    it averages over the replicas: a mean of means, unequal when the slices are."""
+    total, count = replicas.all_reduce(
+        tf.distribute.ReduceOp.SUM, [tracker.total.value, tracker.count.value]
+    )
+    return tf.math.divide_no_nan(total, tf.cast(count, total.dtype))
 
 
 def test_step(model: FraudMLP, data: Any) -> dict[str, Any]:
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     logits = model(x, training=False, return_logits=True)
-    return update_metrics(model, model.metrics, model.weighted_loss(y, logits), y, logits)
+    rows = None if _replicas() is None else model.row_losses(y, logits)
+    return update_metrics(model, model.metrics, model.weighted_loss(y, logits), y, logits, rows)
