@@ -104,3 +104,59 @@ def tf_epoch_batches(
     spec = tf.TensorSpec((rows,), tf.int64)
     dataset = tf.data.Dataset.from_generator(orders, output_signature=spec)
     return dataset.flat_map(batches).prefetch(tf.data.AUTOTUNE)
+
+
+class OrderedBatches(keras.utils.PyDataset):
+    """``(x, y)`` batches of ``batch_size`` rows in the table's own order
+    (validation data, when it must be a dataset: see :class:`PaddedBatches`)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> None:
+        super().__init__()
+        self.x, self.y, self.batch_size = np.asarray(x), np.asarray(y), batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return _native(self.x[rows]), _native(self.y[rows])
+
+
+class PaddedBatches(keras.utils.PyDataset):
+    """Another dataset's ``(x, y)`` batches as ``(x, y, mask)``, padded to a
+    multiple of ``multiple`` rows (:func:`pad_batch`).
+
+    JAX's data parallelism splits a batch into equal slices, one per device, and
+    cannot place an uneven one (an epoch's last batch, usually); the train steps
+    weigh rows by ``mask``, so padding changes nothing but the shapes.
+    """
+
+    def __init__(self, batches: Any, multiple: int) -> None:
+        super().__init__()
+        self.batches, self.multiple = batches, multiple
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any, Any]:
+        x, y = self.batches[index]
+        return pad_batch(np.asarray(x), np.asarray(y), self.multiple)
+
+    def on_epoch_end(self) -> None:
+        self.batches.on_epoch_end()
+
+
+def pad_batch(
+    x: np.ndarray, y: np.ndarray, multiple: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(x, y, mask)`` with rows appended up to a multiple of ``multiple``: copies of
+    the batch's first rows (real values, so every loss term stays finite), with
+    ``mask`` 0 for them and 1 for the batch's own rows."""
+    rows = len(y)
+    extra = -rows % multiple
+    mask = np.ones(rows + extra, dtype=np.float32)
+    if extra:
+        mask[rows:] = 0.0
+        repeat = np.arange(extra) % rows
+        x, y = np.concatenate([x, x[repeat]]), np.concatenate([y, y[repeat]])
+    return x, y, mask

@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 
-from fraudkeras.data.batches import EpochBatches, tf_epoch_batches
+from fraudkeras.data.batches import EpochBatches, OrderedBatches, PaddedBatches, tf_epoch_batches
 from fraudkeras.data.splits import Split
 from fraudkeras.data.stream_batches import StreamBatches
 from fraudkeras.data.streaming import StreamSplit
@@ -51,12 +51,16 @@ def fit_epochs(
     verbose: int | str,
     validate: bool = True,
     streamed: StreamSplit | None = None,
+    pad_to: int = 1,
 ) -> None:
     """Train epochs ``first_epoch .. config.epochs - 1`` in one ``fit``; epoch
     ``e`` sees the rows in ``epoch_order(config.seed, e)``, as a resumed run does.
     ``validate=False`` (benchmarks) skips the validation data. With ``streamed``,
     the training rows stream from its table (:class:`StreamBatches`, on every
-    backend), in an order that depends only on ``(config.seed, e)``."""
+    backend), in an order that depends only on ``(config.seed, e)``. ``pad_to`` > 1
+    (JAX on several devices, :mod:`fraudkeras.training.parallel`): every batch,
+    validation too, comes padded to a multiple of it, with a mask
+    (:class:`PaddedBatches`)."""
     x, y, size = parts.train.x, parts.train.y, config.batch_size
     data: Any
     own: list[keras.callbacks.Callback]
@@ -70,12 +74,19 @@ def fit_epochs(
     else:
         data = EpochBatches(x, y, size, config.seed)
         own, steps = [data.callback()], None
+    validation: Any = (parts.validation.x, parts.validation.y) if validate else None
+    validation_size = max(size, VALIDATION_BATCH_SIZE)
+    if pad_to > 1:
+        data = PaddedBatches(data, pad_to)
+        if validation is not None:
+            ordered = OrderedBatches(parts.validation.x, parts.validation.y, validation_size)
+            validation = PaddedBatches(ordered, pad_to)
     model.fit(
         data,
         steps_per_epoch=steps,
         shuffle=False,  # the order is the dataset's; Keras would shuffle whole batches
-        validation_data=(parts.validation.x, parts.validation.y) if validate else None,
-        validation_batch_size=max(size, VALIDATION_BATCH_SIZE),
+        validation_data=validation,
+        validation_batch_size=validation_size,
         initial_epoch=first_epoch,
         epochs=config.epochs,
         callbacks=[*own, *callbacks],

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from fraudkeras._core import interrupts
+from fraudkeras._core.devices import check_devices
 from fraudkeras._core.errors import BackendError, OutputError, ParameterError, TrainingError
 from fraudkeras._core.files import check_output_dir, remove_stale_scratch
 from fraudkeras._core.provenance import peak_rss_mb
@@ -36,6 +37,7 @@ from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder, data_record, stream_data_record, write_run_folder
 from fraudkeras.training.callbacks import EpochTimer, InterruptCheck
 from fraudkeras.training.epochs import EpochEnd, fit_epochs
+from fraudkeras.training.parallel import Placement, data_parallel, steps_per_execution_limit
 
 log = logging.getLogger("fraudkeras")
 
@@ -81,6 +83,8 @@ class _Output:
     plots: bool = True
     verbose: int | str = 0
     callbacks: Sequence[keras.callbacks.Callback] = field(default_factory=tuple)
+    #: devices each batch is split across (an execution option, not the config's)
+    devices: int = 1
 
 
 def train(
@@ -93,6 +97,7 @@ def train(
     verbose: int | str = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     stream: bool = False,
+    devices: int = 1,
     **options: Any,
 ) -> TrainedRun:
     """Train, evaluate and (with ``out``) save a run folder with its report.
@@ -109,15 +114,20 @@ def train(
     only). ``callbacks`` are extra Keras callbacks, passed to every epoch's ``fit``.
     ``stream=True`` (automatic for a folder or glob of Parquet files, and for a
     Parquet file too large for memory) streams the training rows
-    (:mod:`fraudkeras.data.streaming`).
+    (:mod:`fraudkeras.data.streaming`). ``devices=N`` splits every batch across N
+    devices (:mod:`fraudkeras.training.parallel`; JAX and TensorFlow), with the
+    same result as one device within float rounding; ``metrics["devices"]`` records it.
     """
     try:
         config = TrainConfig(**options)
     except TypeError as error:
         raise ParameterError(f"train(): {error}") from error
+    check_devices(keras.backend.backend(), devices)
     if out is not None:
         check_output_dir(Path(out), force=force)
-    output = _Output(None if out is None else Path(out), force, report, plots, verbose, callbacks)
+    output = _Output(
+        None if out is None else Path(out), force, report, plots, verbose, callbacks, devices
+    )
     return _train(_load(data, stream), config, output)
 
 
@@ -142,13 +152,16 @@ def resume(
     plots: bool = True,
     verbose: int | str = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    devices: int = 1,
 ) -> TrainedRun:
     """Finish a run that was interrupted, from its last completed epoch.
 
     Needs the same backend and the same data (``data``: where it is now, if it
     moved) as the interrupted run; ends with the metrics an uninterrupted run
-    with the same seed would have.
+    with the same seed would have. ``devices`` as for :func:`train` (it need not
+    be the interrupted run's).
     """
+    check_devices(keras.backend.backend(), devices)
     target = Path(run_dir)
     partial = checkpoint.checkpoint_dir(target)
     record, state = checkpoint.load(partial)
@@ -164,7 +177,7 @@ def resume(
     source = data if data is not None else record["data"]
     streamed = bool(record["fingerprint"].get("stream"))
     table = str(source) if streamed else load_transactions(source)
-    output = _Output(target, False, report, plots, verbose, callbacks)
+    output = _Output(target, False, report, plots, verbose, callbacks, devices)
     return _train(table, config, output, resume_from=state, expected=record["fingerprint"])
 
 
@@ -190,21 +203,23 @@ def _train(
     weights = class_weights(labels, config.class_weight)
     if config.batch_size > n_train:
         raise ParameterError(f"batch_size {config.batch_size} exceeds the {n_train} training rows")
-    model = build_model(config, weights, parts.train.x, loaded.streamed)
     record = {
         "backend": keras.backend.backend(),
         "data": loaded.source,
         "fingerprint": loaded.fingerprint,
         "config": asdict(config),
     }
-    started = time.perf_counter()
-    state, epoch_seconds = _fit_epochs(
-        model, parts, config, output, record, resume_from, loaded.streamed
-    )
-    train_seconds = time.perf_counter() - started
+    with data_parallel(output.devices) as placement:
+        model = build_model(config, weights, parts.train.x, loaded.streamed)
+        started = time.perf_counter()
+        state, epoch_seconds = _fit_epochs(
+            model, parts, config, output, record, resume_from, loaded.streamed, placement
+        )
+        train_seconds = time.perf_counter() - started
 
     metrics = {
         "backend": keras.backend.backend(),
+        "devices": output.devices,
         "split": config.split,
         "class_weight": weights.as_dict(),
         "train_seconds": round(train_seconds, 3),
@@ -287,6 +302,7 @@ def _fit_epochs(
     record: dict[str, Any],
     resume_from: checkpoint.TrainingState | None,
     streamed: StreamSplit | None = None,
+    placement: Placement | None = None,
 ) -> tuple[checkpoint.TrainingState, list[float]]:
     """Fit one epoch at a time, checkpointing and stopping early; leaves the
     model with the best epoch's weights."""
@@ -323,8 +339,9 @@ def _fit_epochs(
         own = [keras.callbacks.TerminateOnNaN(), timer, InterruptCheck()]
         callbacks = [*own, *output.callbacks, EpochEnd(end_of_epoch)]
         fit_epochs(
-            model, parts, config, state.epochs_done, callbacks, output.verbose, streamed=streamed
-        )
+            model, parts, config, state.epochs_done, callbacks, output.verbose,
+            streamed=streamed, pad_to=(placement or Placement()).pad_to,
+        )  # fmt: skip
         interrupts.check()
     best_weights = best[0]
     model.set_weights(best_weights)
@@ -366,9 +383,11 @@ def compile_model(model: FraudMLP, learning_rate: float, steps_per_epoch: int) -
     TensorFlow, cutting the per-step dispatch cost (JAX 0.25 -> 0.12 s/epoch,
     TensorFlow 0.99 -> 0.33 s on the full table; scripts/bench_training.py)
     without changing batches or results. Callbacks then see a batch end every
-    64 steps. It never exceeds an epoch, or the progress bar counts past the end.
+    64 steps. It never exceeds an epoch, or the progress bar counts past the end,
+    and it is 1 under a TensorFlow strategy (:mod:`fraudkeras.training.parallel`).
     """
+    per_call = steps_per_execution_limit(STEPS_PER_EXECUTION)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        steps_per_execution=max(1, min(STEPS_PER_EXECUTION, steps_per_epoch)),
+        steps_per_execution=max(1, min(per_call, steps_per_epoch)),
     )

@@ -1,0 +1,109 @@
+"""Data-parallel training on several devices of one host (``train(devices=N)``,
+``fraudkeras train --devices N``): each global batch (the same ``batch_size``
+rows, in the same order as on one device) is split across N devices, and the
+result equals one device's within float rounding.
+
+One context manager per engine, picked by backend, wraps building, compiling
+and fitting the model:
+
+- JAX: ``keras.distribution.DataParallel`` over N devices (variables replicated,
+  batches sharded on their first axis; Keras jits our stateless step with the
+  variables' shardings). It splits a batch into equal slices only, so batches
+  arrive padded to a multiple of N rows with a mask (``Placement.pad_to``,
+  :class:`fraudkeras.data.batches.PaddedBatches`).
+- TensorFlow: ``tf.distribute.MirroredStrategy`` over N GPUs, else N logical CPU
+  devices; the model is built and compiled in its scope, and each replica's loss
+  is its share of the global batch's mean
+  (:mod:`fraudkeras.modeling.train_steps.tensorflow_steps`). It runs one train
+  step per compiled call: Keras 3.15's multi-step loop fails under
+  ``MirroredStrategy`` ("You must feed a value for placeholder tensor",
+  keras-team/keras#19246; a plain ``Sequential`` alike).
+- torch: not yet (:func:`fraudkeras._core.devices.check_devices` refuses it).
+
+Device counts are fixed when the engines start: see
+:func:`fraudkeras._core.devices.prepare_devices`, which the CLI calls first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import keras
+
+from fraudkeras._core.devices import XLA_DEVICE_COUNT_FLAG, check_devices, split_tensorflow_cpu
+from fraudkeras._core.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How a run's batches are placed: on ``devices`` devices, padded to a multiple
+    of ``pad_to`` rows (1: not padded)."""
+
+    devices: int = 1
+    pad_to: int = 1
+
+
+@contextlib.contextmanager
+def data_parallel(devices: int) -> Iterator[Placement]:
+    """Train on ``devices`` devices of the active backend inside this context;
+    1 changes nothing."""
+    backend = keras.backend.backend()
+    check_devices(backend, devices)
+    if devices == 1:
+        yield Placement()
+    elif backend == "jax":
+        with _jax_data_parallel(devices):
+            yield Placement(devices, pad_to=devices)
+    else:
+        with _tensorflow_mirrored(devices):
+            yield Placement(devices)
+
+
+@contextlib.contextmanager
+def _jax_data_parallel(devices: int) -> Iterator[None]:
+    available = keras.distribution.list_devices()
+    if len(available) < devices:
+        raise ParameterError(
+            f"devices {devices}: JAX has {len(available)} device(s); on CPU, set "
+            f"XLA_FLAGS={XLA_DEVICE_COUNT_FLAG}={devices} before jax is imported "
+            "(fraudkeras train --devices does it itself, unless XLA_FLAGS names a count)"
+        )
+    previous = keras.distribution.distribution()
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=available[:devices])
+    )
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(previous)
+
+
+@contextlib.contextmanager
+def _tensorflow_mirrored(devices: int) -> Iterator[None]:
+    import tensorflow as tf
+
+    split_tensorflow_cpu(devices)
+    gpus = tf.config.list_logical_devices("GPU")
+    chosen = gpus if len(gpus) >= devices else tf.config.list_logical_devices("CPU")
+    if len(chosen) < devices:
+        raise ParameterError(
+            f"devices {devices}: TensorFlow has {len(chosen)} device(s), and its CPU can "
+            "only be split before TensorFlow runs anything; call "
+            f"fraudkeras._core.devices.prepare_devices('tensorflow', {devices}) first "
+            "(fraudkeras train --devices does it itself)"
+        )
+    strategy = tf.distribute.MirroredStrategy([device.name for device in chosen[:devices]])
+    with strategy.scope():
+        yield
+
+
+def steps_per_execution_limit(wanted: int) -> int:
+    """``wanted``, or 1 inside a TensorFlow strategy of several replicas, where
+    Keras's multi-step loop fails (see above)."""
+    if keras.backend.backend() != "tensorflow":
+        return wanted
+    import tensorflow as tf
+
+    return 1 if tf.distribute.get_strategy().num_replicas_in_sync > 1 else wanted
