@@ -13,8 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from fraudkeras._core.backend import default_backend, use_backend
+from fraudkeras._core.devices import prepare_devices
 from fraudkeras._core.errors import ParameterError
-from fraudkeras.cli.options import add_backend_option, add_config_options, config_options
+from fraudkeras.cli.options import (
+    add_backend_option,
+    add_config_options,
+    config_options,
+    positive_int,
+)
 from fraudkeras.metrics.tables import format_table
 from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
@@ -44,6 +50,11 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
     )
     parser.add_argument("--out", type=Path, help="run folder (default: runs/<time>-<backend>)")
     parser.add_argument("--force", action="store_true", help="replace an existing run folder")
+    parser.add_argument(
+        "--devices", type=positive_int, default=1, metavar="N",
+        help="split every batch across N devices (jax, tensorflow; on a CPU: N parts of "
+        "it), with the same result as 1 (default: 1)",
+    )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--no-report", action="store_true", help="skip RUN_DIR/report/")
     parser.add_argument("--no-plots", action="store_true", help="a report without pictures")
@@ -58,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         return _resume(args)
     backend = use_backend(args.backend or default_backend())
+    prepare_devices(backend, args.devices)  # before the engine starts
     from fraudkeras.training.train import train
 
     out = args.out or Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{backend}"
@@ -70,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             plots=not args.no_plots,
             verbose=0 if args.quiet else "auto",
             stream=args.stream,
+            devices=args.devices,
             **config_options(args),
         )
     return _print_run(trained)
@@ -83,7 +96,8 @@ def _resume(args: argparse.Namespace) -> int:
             f"--resume continues {args.resume} exactly as it was configured; drop {named}"
         )
     record, _ = checkpoint.load(checkpoint.checkpoint_dir(args.resume))
-    use_backend(args.backend or record["backend"])
+    backend = use_backend(args.backend or record["backend"])
+    prepare_devices(backend, args.devices)
     from fraudkeras.training.train import resume
 
     with _resume_hint(args.resume):
@@ -93,6 +107,7 @@ def _resume(args: argparse.Namespace) -> int:
             report=not args.no_report,
             plots=not args.no_plots,
             verbose=0 if args.quiet else "auto",
+            devices=args.devices,
         )
     return _print_run(trained)
 
@@ -111,7 +126,8 @@ def _resume_hint(out: Path) -> Iterator[None]:
 def _print_run(trained: Any) -> int:
     metrics = trained.metrics
     print(
-        f"backend {metrics['backend']} | data {trained.data['origin']} | split {metrics['split']} "
+        f"backend {metrics['backend']}{_on_devices(metrics)} | data {trained.data['origin']} "
+        f"| split {metrics['split']} "
         f"| class weight {metrics['class_weight']['strategy']} | {metrics['epochs_run']} epochs "
         f"(best {metrics['best_epoch']}) in {metrics['train_seconds']:.1f} s"
     )
@@ -120,3 +136,8 @@ def _print_run(trained: Any) -> int:
     if trained.report_dir is not None:
         print(f"report written to {trained.report_dir}")
     return 0
+
+
+def _on_devices(metrics: dict[str, Any]) -> str:
+    devices = metrics.get("devices", 1)
+    return f" on {devices} devices" if devices > 1 else ""
