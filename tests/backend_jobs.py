@@ -4,12 +4,20 @@ with ``tests/`` on ``PYTHONPATH`` (see :func:`helpers.run_test_job`):
 - ``fit-fixed MODEL X.npy Y.npy BATCH OUT.npz``: one epoch of ``fit`` from the
   model's weights, batches in file order (no shuffling), Adam 1e-3; writes per-step
   losses, final weights and predictions on X. The parity test compares these;
-- ``attribute MODEL X.npy OUT.npz``: the model's attributions on X by every method.
+- ``attribute MODEL X.npy OUT.npz``: the model's attributions on X by every method;
+- ``parallel-epoch DEVICES DATA BATCH INIT.npz OUT.npz``: one epoch of
+  :func:`fraudkeras.training.epochs.fit_epochs` on DEVICES devices (prepared
+  before the backend starts), plain SGD, from the initial weights in INIT.npz
+  (written there when it does not exist yet); writes the final weights, the
+  epoch's logs and how many devices held the variables.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,5 +63,62 @@ def _attribute(model_path: str, x_path: str, out_path: str) -> None:
     np.savez(out_path, **arrays)
 
 
+def _parallel_epoch(
+    devices: str, data: str, batch_size: str, init_path: str, out_path: str
+) -> None:
+    from fraudkeras._core.devices import prepare_devices
+
+    n = int(devices)
+    prepare_devices(os.environ["KERAS_BACKEND"], n)  # before keras starts the engine
+    import keras
+
+    from fraudkeras.data.class_weights import class_weights
+    from fraudkeras.data.splits import split
+    from fraudkeras.data.tables import load_transactions
+    from fraudkeras.modeling.model import FraudMLP
+    from fraudkeras.runs.config import TrainConfig
+    from fraudkeras.training.epochs import fit_epochs
+    from fraudkeras.training.parallel import data_parallel, steps_per_execution_limit
+
+    config = TrainConfig(epochs=1, batch_size=int(batch_size), seed=3, class_weight="balanced")
+    parts = split(load_transactions(data), config.split, config.split_seed)
+    weights = class_weights(parts.train.y, config.class_weight)
+    logs: dict[str, float] = {}
+
+    class _Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, epoch_logs: dict | None = None) -> None:
+            logs.update({k: float(v) for k, v in (epoch_logs or {}).items()})
+
+    with data_parallel(n) as placement:
+        model = FraudMLP(class_weight=(weights.normal, weights.fraud), features=config.features)
+        model.adapt(parts.train.x)
+        if Path(init_path).exists():
+            with np.load(init_path) as saved:
+                model.set_weights([saved[f"w{i}"] for i in range(len(saved.files))])
+        else:
+            np.savez(init_path, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+        steps = math.ceil(len(parts.train.y) / config.batch_size)
+        model.compile(  # as compile_model: at most an epoch per call (1 under a TF strategy)
+            optimizer=keras.optimizers.SGD(learning_rate=0.05),
+            steps_per_execution=steps_per_execution_limit(steps),
+        )
+        fit_epochs(model, parts, config, 0, [_Record()], 0, pad_to=placement.pad_to)
+    arrays: dict[str, Any] = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
+    arrays.update({f"log_{k}": np.float64(v) for k, v in logs.items()})
+    arrays["replicas"] = np.int64(_replicas(model))
+    np.savez(out_path, **arrays)
+
+
+def _replicas(model: Any) -> int:
+    """How many devices hold the model's variables (each holds all of them)."""
+    import keras
+
+    variable = model.trainable_variables[0]
+    if keras.backend.backend() == "jax":
+        return len(variable.value.sharding.device_set)
+    return int(model.distribute_strategy.num_replicas_in_sync)
+
+
 if __name__ == "__main__":
-    raise SystemExit(run({"fit-fixed": _fit_fixed, "attribute": _attribute}, sys.argv[1:]))
+    jobs = {"fit-fixed": _fit_fixed, "attribute": _attribute, "parallel-epoch": _parallel_epoch}
+    raise SystemExit(run(jobs, sys.argv[1:]))
