@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 
@@ -45,43 +46,53 @@ class Placement:
     pad_to: int = 1
 
 
+def require_devices(devices: int) -> list[Any]:
+    """The ``devices`` devices the active backend would train on; a ParameterError
+    (saying how to get them) when it cannot. ``train`` asks before loading data."""
+    backend = keras.backend.backend()
+    check_devices(backend, devices)
+    if devices == 1:
+        return []
+    return _jax_devices(devices) if backend == "jax" else _tensorflow_devices(devices)
+
+
 @contextlib.contextmanager
 def data_parallel(devices: int) -> Iterator[Placement]:
     """Train on ``devices`` devices of the active backend inside this context;
     1 changes nothing."""
-    backend = keras.backend.backend()
-    check_devices(backend, devices)
+    chosen = require_devices(devices)
     if devices == 1:
         yield Placement()
-    elif backend == "jax":
-        with _jax_data_parallel(devices):
+    elif keras.backend.backend() == "jax":
+        with _jax_data_parallel(chosen):
             yield Placement(devices, pad_to=devices)
     else:
-        with _tensorflow_mirrored(devices):
+        with _tensorflow_mirrored(chosen):
             yield Placement(devices)
 
 
-@contextlib.contextmanager
-def _jax_data_parallel(devices: int) -> Iterator[None]:
-    available = keras.distribution.list_devices()
+def _jax_devices(devices: int) -> list[Any]:
+    available: list[Any] = keras.distribution.list_devices()
     if len(available) < devices:
         raise ParameterError(
             f"devices {devices}: JAX has {len(available)} device(s); on CPU, set "
             f"XLA_FLAGS={XLA_DEVICE_COUNT_FLAG}={devices} before jax is imported "
             "(fraudkeras train --devices does it itself, unless XLA_FLAGS names a count)"
         )
+    return available[:devices]
+
+
+@contextlib.contextmanager
+def _jax_data_parallel(devices: list[Any]) -> Iterator[None]:
     previous = keras.distribution.distribution()
-    keras.distribution.set_distribution(
-        keras.distribution.DataParallel(devices=available[:devices])
-    )
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     try:
         yield
     finally:
         keras.distribution.set_distribution(previous)
 
 
-@contextlib.contextmanager
-def _tensorflow_mirrored(devices: int) -> Iterator[None]:
+def _tensorflow_devices(devices: int) -> list[Any]:
     import tensorflow as tf
 
     split_tensorflow_cpu(devices)
@@ -94,7 +105,14 @@ def _tensorflow_mirrored(devices: int) -> Iterator[None]:
             f"fraudkeras._core.devices.prepare_devices('tensorflow', {devices}) first "
             "(fraudkeras train --devices does it itself)"
         )
-    strategy = tf.distribute.MirroredStrategy([device.name for device in chosen[:devices]])
+    return [device.name for device in chosen[:devices]]
+
+
+@contextlib.contextmanager
+def _tensorflow_mirrored(devices: list[str]) -> Iterator[None]:
+    import tensorflow as tf
+
+    strategy = tf.distribute.MirroredStrategy(devices)
     with strategy.scope():
         yield
 

@@ -18,7 +18,6 @@ import keras
 import numpy as np
 
 from fraudkeras._core import interrupts
-from fraudkeras._core.devices import check_devices
 from fraudkeras._core.errors import BackendError, OutputError, ParameterError, TrainingError
 from fraudkeras._core.files import check_output_dir, remove_stale_scratch
 from fraudkeras._core.provenance import peak_rss_mb
@@ -37,7 +36,12 @@ from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder, data_record, stream_data_record, write_run_folder
 from fraudkeras.training.callbacks import EpochTimer, InterruptCheck
 from fraudkeras.training.epochs import EpochEnd, fit_epochs
-from fraudkeras.training.parallel import Placement, data_parallel, steps_per_execution_limit
+from fraudkeras.training.parallel import (
+    Placement,
+    data_parallel,
+    require_devices,
+    steps_per_execution_limit,
+)
 
 log = logging.getLogger("fraudkeras")
 
@@ -122,7 +126,7 @@ def train(
         config = TrainConfig(**options)
     except TypeError as error:
         raise ParameterError(f"train(): {error}") from error
-    check_devices(keras.backend.backend(), devices)
+    require_devices(devices)  # before loading data
     if out is not None:
         check_output_dir(Path(out), force=force)
     output = _Output(
@@ -161,7 +165,7 @@ def resume(
     with the same seed would have. ``devices`` as for :func:`train` (it need not
     be the interrupted run's).
     """
-    check_devices(keras.backend.backend(), devices)
+    require_devices(devices)
     target = Path(run_dir)
     partial = checkpoint.checkpoint_dir(target)
     record, state = checkpoint.load(partial)
