@@ -15,10 +15,11 @@ from typing import Any
 
 import keras
 
-from fraudkeras.data.batches import EpochBatches, tf_epoch_batches
+from fraudkeras.data.batches import EpochBatches, tf_epoch_batches, torch_loader
 from fraudkeras.data.splits import Split
 from fraudkeras.data.stream_batches import StreamBatches
 from fraudkeras.data.streaming import StreamSplit
+from fraudkeras.modeling.features import PREPARED
 from fraudkeras.modeling.model import PREDICT_BATCH_SIZE, FraudMLP
 from fraudkeras.runs.config import TrainConfig
 
@@ -57,27 +58,35 @@ def fit_epochs(
     ``validate=False`` (benchmarks) skips the validation data. With ``streamed``,
     the training rows stream from its table (:class:`StreamBatches`, on every
     backend), in an order that depends only on ``(config.seed, e)``."""
-    x, y, size = parts.train.x, parts.train.y, config.batch_size
+    y, size = parts.train.y, config.batch_size
     data: Any
     own: list[keras.callbacks.Callback]
     steps: int | None
     if streamed is not None:
         stream = StreamBatches(streamed, size, config.seed)
         data, own, steps = stream, [stream.callback()], None
-    elif keras.backend.backend() == "tensorflow":
-        data = tf_epoch_batches(x, y, size, config.seed, first_epoch)
-        own, steps = [], math.ceil(len(y) / size)
     else:
-        data = EpochBatches(x, y, size, config.seed)
-        own, steps = [data.callback()], None
+        x = model.prepare(parts.train.x)  # transformed and scaled once, not at every step
+        if keras.backend.backend() == "tensorflow":
+            data = tf_epoch_batches(x, y, size, config.seed, first_epoch, key=PREPARED)
+            own, steps = [], math.ceil(len(y) / size)
+        else:
+            batches = EpochBatches(x, y, size, config.seed, key=PREPARED)
+            own, steps = [batches.callback()], None
+            data = torch_loader(batches) if keras.backend.backend() == "torch" else batches
     model.fit(
         data,
         steps_per_epoch=steps,
         shuffle=False,  # the order is the dataset's; Keras would shuffle whole batches
-        validation_data=(parts.validation.x, parts.validation.y) if validate else None,
+        validation_data=_prepared(model, parts.validation) if validate else None,
         validation_batch_size=max(size, VALIDATION_BATCH_SIZE),
         initial_epoch=first_epoch,
         epochs=config.epochs,
         callbacks=[*own, *callbacks],
         verbose=verbose,
     )
+
+
+def _prepared(model: FraudMLP, part: Any) -> tuple[dict[str, Any], Any]:
+    """A split's rows as validation data, prepared once (``FraudMLP.prepare``)."""
+    return {PREPARED: model.prepare(part.x)}, part.y

@@ -294,10 +294,7 @@ def _fit_epochs(
     state = resume_from or checkpoint.TrainingState()
     best_weights = model.get_weights()
     if resume_from is not None and partial is not None:
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(partial / checkpoint.BEST_WEIGHTS)
-        best_weights = model.get_weights()
-        model.load_weights(partial / checkpoint.LATEST_WEIGHTS)
+        best_weights = checkpoint.restore(partial, model)
         log.info("resuming %s after epoch %d of %d", output.out, state.epochs_done, config.epochs)
     timer = EpochTimer()
     best = [best_weights]
@@ -312,11 +309,10 @@ def _fit_epochs(
                 f"(try a lower learning_rate than {config.learning_rate:g})"
             )
         logs["epoch_seconds"] = timer.seconds[-1]
-        improved = state.record(logs, monitor="val_pr_auc", patience=config.patience)
-        if improved:
+        if state.record(logs, monitor="val_pr_auc", patience=config.patience):
             best[0] = model.get_weights()
         if partial is not None:
-            checkpoint.save(partial, model, state, record, improved)
+            checkpoint.save(partial, model, state, record, best[0])
         return state.stopped
 
     if state.epochs_done < config.epochs and not state.stopped:
