@@ -129,7 +129,8 @@ def train(
     output = _Output(None if out is None else Path(out), force, report, plots, verbose, callbacks)
     output.devices = torch_workers.check_devices(devices)
     if torch_workers.launches(devices):
-        return torch_workers.launch_train(data, output, config, stream)
+        table = _load(data, stream)  # a bad table fails here, before any worker starts
+        return torch_workers.launch_train(table, output, config, isinstance(table, str))
     with torch_workers.group(output):
         return _train(_load(data, stream), config, output)
 
