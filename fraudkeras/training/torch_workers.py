@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -226,6 +226,7 @@ def run_workers(spec: Path, world: int, scratch: Path) -> None:
     port = free_port()
     workers: list[subprocess.Popen[bytes]] = []
     previous = _on_sigterm_interrupt()
+    logs = contextlib.ExitStack()  # the other ranks' stderr, for a failure's traceback
     try:
         for rank in range(world):
             quiet = rank != 0
@@ -234,8 +235,10 @@ def run_workers(spec: Path, world: int, scratch: Path) -> None:
                     [sys.executable, "-m", MODULE, str(spec)],
                     env=worker_environment(rank, world, port),
                     stdout=subprocess.DEVNULL if quiet else None,
-                    stderr=(scratch / f"rank{rank}.log").open("wb") if quiet else None,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                    stderr=logs.enter_context((scratch / f"rank{rank}.log").open("wb"))
+                    if quiet
+                    else None,
+                    preexec_fn=_die_with_parent(),
                 )
             )
         while True:
@@ -249,6 +252,7 @@ def run_workers(spec: Path, world: int, scratch: Path) -> None:
             time.sleep(_POLL_S)
     finally:
         _stop(workers)
+        logs.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
@@ -315,12 +319,23 @@ def _on_sigterm_interrupt() -> Any:
     return signal.signal(signal.SIGTERM, interrupt)
 
 
-def _die_with_parent() -> None:
-    """In a worker before ``exec``: SIGTERM when the launching process dies (Linux)."""
+def _die_with_parent() -> Callable[[], None] | None:
+    """For ``preexec_fn`` on Linux: the worker gets SIGTERM when the launching
+    process dies (``PR_SET_PDEATHSIG``), even by SIGKILL. The C function is looked
+    up here, so that the forked child only calls it."""
+    if sys.platform != "linux":
+        return None
     import ctypes
 
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def set_death_signal() -> None:
+        prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+
+    return set_death_signal
 
 
 def _load_run(out: Path, data: Any, config: Any, stream: bool, temporary: bool) -> TrainedRun:
@@ -369,7 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _work(spec)
     except BaseException as error:
         report = {"kind": type(error).__name__, "message": first_line(error)}
-        Path(spec["errors"], f"error-{rank}.json").write_text(json.dumps(report))
+        with contextlib.suppress(OSError):  # the launcher may be gone, and its folder
+            Path(spec["errors"], f"error-{rank}.json").write_text(json.dumps(report))
         if os.environ.get(DEBUG_VARIABLE) or rank != 0:
             traceback.print_exc()
         if isinstance(error, FraudKerasError):
