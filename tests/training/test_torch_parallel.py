@@ -69,6 +69,8 @@ def test_each_worker_takes_its_share_of_a_batch() -> None:
 
 @torch_only
 def test_two_workers_train_as_one_device(one_device, small_parquet: Path, tmp_path: Path) -> None:
+    rows = len(one_device.split.train.y)
+    assert (rows, rows % OPTIONS["batch_size"]) == (2100, 201)  # uneven batches, as planned
     out = tmp_path / "run"
     two = train(small_parquet, out=out, devices=2, report=False, **OPTIONS)
 
