@@ -104,6 +104,25 @@ def config_options(args: argparse.Namespace) -> dict[str, Any]:
     return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
 
 
+def add_devices_option(parser: argparse.ArgumentParser) -> None:
+    """``--devices N`` (issue #15): train data-parallel on N devices."""
+    parser.add_argument(
+        "--devices", type=_positive_int, default=1, metavar="N",
+        help="train data-parallel on N devices (torch: N worker processes on this host; "
+        "under torchrun each process joins its group instead; default: 1)",
+    )  # fmt: skip
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def add_backend_option(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument("--backend", choices=BACKENDS, help=f"default: {default}")
 

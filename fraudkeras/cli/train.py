@@ -14,7 +14,12 @@ from typing import Any
 
 from fraudkeras._core.backend import default_backend, use_backend
 from fraudkeras._core.errors import ParameterError
-from fraudkeras.cli.options import add_backend_option, add_config_options, config_options
+from fraudkeras.cli.options import (
+    add_backend_option,
+    add_config_options,
+    add_devices_option,
+    config_options,
+)
 from fraudkeras.metrics.tables import format_table
 from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
@@ -42,6 +47,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
         [f.name for f in fields(TrainConfig)],
         flags={"threshold_strategy": "--threshold-strategy"},
     )
+    add_devices_option(parser)
     parser.add_argument("--out", type=Path, help="run folder (default: runs/<time>-<backend>)")
     parser.add_argument("--force", action="store_true", help="replace an existing run folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -70,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             plots=not args.no_plots,
             verbose=0 if args.quiet else "auto",
             stream=args.stream,
+            devices=args.devices,
             **config_options(args),
         )
     return _print_run(trained)
@@ -93,6 +100,7 @@ def _resume(args: argparse.Namespace) -> int:
             report=not args.no_report,
             plots=not args.no_plots,
             verbose=0 if args.quiet else "auto",
+            devices=args.devices,
         )
     return _print_run(trained)
 
@@ -109,6 +117,10 @@ def _resume_hint(out: Path) -> Iterator[None]:
 
 
 def _print_run(trained: Any) -> int:
+    from fraudkeras.training.torch_workers import writes_output
+
+    if not writes_output():  # --devices: a process of a group other than rank 0
+        return 0
     metrics = trained.metrics
     print(
         f"backend {metrics['backend']} | data {trained.data['origin']} | split {metrics['split']} "

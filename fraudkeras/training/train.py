@@ -34,6 +34,7 @@ from fraudkeras.modeling.seeding import seed_everything
 from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder, data_record, stream_data_record, write_run_folder
+from fraudkeras.training import torch_workers
 from fraudkeras.training.callbacks import EpochTimer, InterruptCheck
 from fraudkeras.training.epochs import EpochEnd, fit_epochs
 
@@ -81,6 +82,11 @@ class _Output:
     plots: bool = True
     verbose: int | str = 0
     callbacks: Sequence[keras.callbacks.Callback] = field(default_factory=tuple)
+    # -- devices > 1 (torch: fraudkeras.training.torch_workers) --
+    #: processes training together, one per device
+    devices: int = 1
+    #: False in a process of a group that is not rank 0: it writes no file
+    primary: bool = True
 
 
 def train(
@@ -93,6 +99,7 @@ def train(
     verbose: int | str = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     stream: bool = False,
+    devices: int = 1,
     **options: Any,
 ) -> TrainedRun:
     """Train, evaluate and (with ``out``) save a run folder with its report.
@@ -109,7 +116,9 @@ def train(
     only). ``callbacks`` are extra Keras callbacks, passed to every epoch's ``fit``.
     ``stream=True`` (automatic for a folder or glob of Parquet files, and for a
     Parquet file too large for memory) streams the training rows
-    (:mod:`fraudkeras.data.streaming`).
+    (:mod:`fraudkeras.data.streaming`). ``devices``: train data-parallel on that
+    many devices (torch: worker processes, :mod:`fraudkeras.training.torch_workers`;
+    a process started by ``torchrun`` joins its group); results equal one device's.
     """
     try:
         config = TrainConfig(**options)
@@ -118,7 +127,12 @@ def train(
     if out is not None:
         check_output_dir(Path(out), force=force)
     output = _Output(None if out is None else Path(out), force, report, plots, verbose, callbacks)
-    return _train(_load(data, stream), config, output)
+    output.devices = torch_workers.check_devices(devices)
+    if torch_workers.launches(devices):
+        table = _load(data, stream)  # a bad table fails here, before any worker starts
+        return torch_workers.launch_train(table, output, config, isinstance(table, str))
+    with torch_workers.group(output):
+        return _train(_load(data, stream), config, output)
 
 
 def _load(data: str | os.PathLike[str] | Transactions, stream: bool) -> Transactions | str:
@@ -142,19 +156,23 @@ def resume(
     plots: bool = True,
     verbose: int | str = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    devices: int = 1,
 ) -> TrainedRun:
     """Finish a run that was interrupted, from its last completed epoch.
 
     Needs the same backend and the same data (``data``: where it is now, if it
     moved) as the interrupted run; ends with the metrics an uninterrupted run
-    with the same seed would have.
+    with the same seed would have. ``devices`` as for :func:`train` (it may
+    differ from the interrupted run's).
     """
+    devices = torch_workers.check_devices(devices)
     target = Path(run_dir)
     partial = checkpoint.checkpoint_dir(target)
     record, state = checkpoint.load(partial)
     if target.exists():
         raise OutputError(f"{target}: exists already; there is nothing to resume")
-    remove_stale_scratch(partial)  # a checkpoint save cut short by a kill
+    if torch_workers.writes_output():
+        remove_stale_scratch(partial)  # a checkpoint save cut short by a kill
     if record["backend"] != keras.backend.backend():
         raise BackendError(
             f"{partial}: was trained under {record['backend']!r}; resume it under that "
@@ -164,8 +182,12 @@ def resume(
     source = data if data is not None else record["data"]
     streamed = bool(record["fingerprint"].get("stream"))
     table = str(source) if streamed else load_transactions(source)
-    output = _Output(target, False, report, plots, verbose, callbacks)
-    return _train(table, config, output, resume_from=state, expected=record["fingerprint"])
+    output = _Output(target, False, report, plots, verbose, callbacks, devices)
+    if torch_workers.launches(devices):
+        given = data if data is None or isinstance(data, str) else str(data)
+        return torch_workers.launch_train(table, output, config, streamed, target, given)
+    with torch_workers.group(output):
+        return _train(table, config, output, resume_from=state, expected=record["fingerprint"])
 
 
 def _train(
@@ -210,6 +232,7 @@ def _train(
         "train_seconds": round(train_seconds, 3),
         "median_epoch_seconds": round(statistics.median(epoch_seconds), 4),
         "peak_rss_mb": peak_rss_mb(),
+        "devices": output.devices,
         "epochs_run": state.epochs_done,
         "best_epoch": state.best_epoch + 1,
         **evaluate_predictions(
@@ -228,7 +251,7 @@ def _train(
         data = data_record(loaded.transactions, loaded.fingerprint, parts, run_dir)
     run = TrainedRun(model, config, parts, weights, metrics, history, data)
     run.streamed = loaded.streamed
-    if output.out is not None:
+    if output.out is not None and output.primary:
         _save(run, loaded.transactions, output)
     return run
 
@@ -291,6 +314,7 @@ def _fit_epochs(
     """Fit one epoch at a time, checkpointing and stopping early; leaves the
     model with the best epoch's weights."""
     partial = checkpoint.checkpoint_dir(output.out) if output.out is not None else None
+    writes = partial if output.primary else None  # devices > 1: rank 0 writes checkpoints
     state = resume_from or checkpoint.TrainingState()
     best_weights = model.get_weights()
     if resume_from is not None and partial is not None:
@@ -302,8 +326,8 @@ def _fit_epochs(
     def end_of_epoch(epoch: int, logs: dict[str, Any]) -> bool:
         """Checkpoint and early stopping after each epoch; True stops ``fit``."""
         if not math.isfinite(logs.get("loss", math.nan)) or "val_pr_auc" not in logs:
-            if partial is not None:
-                shutil.rmtree(partial, ignore_errors=True)
+            if writes is not None:
+                shutil.rmtree(writes, ignore_errors=True)
             raise TrainingError(
                 f"training diverged: loss became NaN/inf in epoch {epoch + 1} "
                 f"(try a lower learning_rate than {config.learning_rate:g})"
@@ -311,8 +335,8 @@ def _fit_epochs(
         logs["epoch_seconds"] = timer.seconds[-1]
         if state.record(logs, monitor="val_pr_auc", patience=config.patience):
             best[0] = model.get_weights()
-        if partial is not None:
-            checkpoint.save(partial, model, state, record, best[0])
+        if writes is not None:
+            checkpoint.save(writes, model, state, record, best[0])
         return state.stopped
 
     if state.epochs_done < config.epochs and not state.stopped:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from fraudkeras.modeling.model import FraudMLP
 
 _KERAS_TORCH_ADAM = type(keras.optimizers.Adam())  # the backend's class, not the public alias
+_DIST = torch.distributed if torch.distributed.is_available() else None
 
 
 #: Intra-op threads while training. The layers are at most 256 x 64: an op is over
@@ -102,6 +103,10 @@ def step_tensors(model: FraudMLP) -> StepTensors:
 
 
 def train_step(model: FraudMLP, data: Any) -> dict[str, Any]:
+    if _DIST is not None and _DIST.is_initialized():  # --devices N: torch_parallel_steps
+        from fraudkeras.modeling.train_steps import torch_parallel_steps
+
+        return torch_parallel_steps.train_step(model, data)
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
     tensors = step_tensors(model)
     for parameter in tensors.parameters:
@@ -147,12 +152,17 @@ def forward_logits(model: FraudMLP, x: Any, tensors: StepTensors | None = None) 
 
 def weighted_loss(model: FraudMLP, labels: Any, logits: torch.Tensor) -> torch.Tensor:
     """:func:`fraudkeras.modeling.loss.weighted_binary_crossentropy` as the same torch ops."""
+    return torch.mean(weighted_terms(model, labels, logits))
+
+
+def weighted_terms(model: FraudMLP, labels: Any, logits: torch.Tensor) -> torch.Tensor:
+    """Each row's class-weighted binary cross-entropy (their mean is the loss)."""
     normal_weight, fraud_weight = model.class_weight
     y = torch.as_tensor(labels).reshape(-1).to(logits.dtype)
     z = logits.reshape(-1)
     per_example = tnn.binary_cross_entropy_with_logits(z, y, reduction="none")
     weights = y * fraud_weight + (1.0 - y) * normal_weight
-    return torch.mean(weights * per_example)
+    return weights * per_example
 
 
 def plain_adam(optimizer: Any) -> bool:
