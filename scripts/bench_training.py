@@ -86,23 +86,23 @@ class EpochStarts:
 
 def fit_case(data: str, epochs: int, validate: bool) -> list[float]:
     """One ``FraudMLP.fit`` over all epochs, data as ``train()`` feeds it."""
-    import keras
 
     from fraudkeras.data.class_weights import class_weights
     from fraudkeras.data.splits import split
     from fraudkeras.data.tables import load_transactions
     from fraudkeras.modeling.model import FraudMLP
+    from fraudkeras.modeling.seeding import seed_everything
     from fraudkeras.runs.config import TrainConfig
     from fraudkeras.training.epochs import fit_epochs
     from fraudkeras.training.train import compile_model
 
     parts = split(load_transactions(data), "stratified", 42)
     weights = class_weights(parts.train.y, "balanced")
-    keras.utils.set_random_seed(SEED)
-    model = FraudMLP(class_weight=(weights.normal, weights.fraud))
+    config = TrainConfig(epochs=epochs, batch_size=BATCH, seed=SEED)  # train()'s defaults
+    seed_everything(SEED)
+    model = FraudMLP(class_weight=(weights.normal, weights.fraud), features=config.features)
     model.adapt(parts.train.x)
     compile_model(model, LEARNING_RATE, math.ceil(len(parts.train.y) / BATCH))
-    config = TrainConfig(epochs=epochs, batch_size=BATCH, seed=SEED)
     starts = EpochStarts()
     fit_epochs(model, parts, config, 0, [starts], verbose=0, validate=validate)
     return [b - a for a, b in itertools.pairwise(starts.times)]

@@ -20,20 +20,16 @@ from fraudkeras._core.errors import ParameterError
 XLA_DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 
 
-def check_devices(backend: str, devices: int) -> None:
-    """Refuse a device count the backend cannot train on, in one place."""
+def check_device_count(devices: int) -> None:
+    """Refuse a device count that is not a whole number from 1 (every backend)."""
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-        raise ParameterError(f"devices must be a whole number >= 1, got {devices!r}")
-    if devices > 1 and backend == "torch":
-        raise ParameterError(
-            f"devices {devices}: data-parallel training is not available under the torch "
-            "backend yet; train on one device, or under the jax or tensorflow backend"
-        )
+        raise ParameterError(f"devices must be a positive integer, got {devices!r}")
 
 
 def prepare_devices(backend: str, devices: int) -> None:
     """Check ``devices`` and, where the engine needs it before it starts, give the
-    host CPU that many devices (when no accelerator provides them):
+    host CPU that many devices (when no accelerator provides them; torch's worker
+    processes need nothing here):
 
     - JAX: add ``--xla_force_host_platform_device_count=N`` to ``XLA_FLAGS`` unless
       it names a count already; only before JAX is imported.
@@ -43,7 +39,7 @@ def prepare_devices(backend: str, devices: int) -> None:
     Where it is too late, nothing happens here: training raises a ParameterError
     that says what to do when it finds fewer devices than ``devices``.
     """
-    check_devices(backend, devices)
+    check_device_count(devices)
     if devices == 1:
         return
     if backend == "jax" and "jax" not in sys.modules:

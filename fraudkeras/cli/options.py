@@ -63,17 +63,6 @@ def finite_float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """A whole number >= 1 (a count of devices)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
 def _sizes(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(","))
@@ -113,6 +102,26 @@ def add_config_options(
 def config_options(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainConfig fields given on the command line."""
     return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+
+
+def add_devices_option(parser: argparse.ArgumentParser) -> None:
+    """``--devices N`` (issue #15): train data-parallel on N devices."""
+    parser.add_argument(
+        "--devices", type=_positive_int, default=1, metavar="N",
+        help="train data-parallel on N devices, each batch split across them (jax, "
+        "tensorflow: N devices of this process, on a CPU N parts of it; torch: N worker "
+        "processes on this host, under torchrun each process joins its group; default: 1)",
+    )  # fmt: skip
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def add_backend_option(parser: argparse.ArgumentParser, default: str) -> None:

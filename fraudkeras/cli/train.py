@@ -18,8 +18,8 @@ from fraudkeras._core.errors import ParameterError
 from fraudkeras.cli.options import (
     add_backend_option,
     add_config_options,
+    add_devices_option,
     config_options,
-    positive_int,
 )
 from fraudkeras.metrics.tables import format_table
 from fraudkeras.runs import checkpoint
@@ -48,13 +48,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
         [f.name for f in fields(TrainConfig)],
         flags={"threshold_strategy": "--threshold-strategy"},
     )
+    add_devices_option(parser)
     parser.add_argument("--out", type=Path, help="run folder (default: runs/<time>-<backend>)")
     parser.add_argument("--force", action="store_true", help="replace an existing run folder")
-    parser.add_argument(
-        "--devices", type=positive_int, default=1, metavar="N",
-        help="split every batch across N devices (jax, tensorflow; on a CPU: N parts of "
-        "it), with the same result as 1 (default: 1)",
-    )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--no-report", action="store_true", help="skip RUN_DIR/report/")
     parser.add_argument("--no-plots", action="store_true", help="a report without pictures")
@@ -124,6 +120,10 @@ def _resume_hint(out: Path) -> Iterator[None]:
 
 
 def _print_run(trained: Any) -> int:
+    from fraudkeras.training.torch_workers import writes_output
+
+    if not writes_output():  # --devices: a process of a group other than rank 0
+        return 0
     metrics = trained.metrics
     print(
         f"backend {metrics['backend']}{_on_devices(metrics)} | data {trained.data['origin']} "

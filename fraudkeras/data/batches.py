@@ -6,15 +6,19 @@ RNG, which a resumed process could not replay. One ``fit`` over all epochs reads
 a new order every epoch (``fit`` once per epoch re-created Keras's data adapter,
 iterator and, on torch, a ``DataLoader`` every epoch).
 
-Torch and JAX read a :class:`EpochBatches` (a ``keras.utils.PyDataset``, the form
-streaming input can take as well); TensorFlow reads :func:`tf_epoch_batches`, a
-``tf.data`` pipeline, because a ``PyDataset`` reaches TensorFlow's compiled loop
-through ``tf.data.Dataset.from_generator``, one Python call per batch.
+JAX reads a :class:`EpochBatches` (a ``keras.utils.PyDataset``, the form
+streaming input can take as well); PyTorch the same batches through
+:func:`torch_loader`; TensorFlow reads :func:`tf_epoch_batches`, a ``tf.data``
+pipeline, because a ``PyDataset`` reaches TensorFlow's compiled loop through
+``tf.data.Dataset.from_generator``, one Python call per batch. With ``key``,
+each batch's features come as ``{key: rows}`` (rows prepared once for training,
+see ``FraudMLP.prepare``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -36,11 +40,17 @@ class EpochBatches(keras.utils.PyDataset):
     """
 
     def __init__(
-        self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epoch: int = 0
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        seed: int,
+        epoch: int = 0,
+        key: str | None = None,
     ) -> None:
         super().__init__()
         self.x, self.y = np.asarray(x), np.asarray(y)
-        self.batch_size, self.seed, self.epoch = batch_size, seed, epoch
+        self.batch_size, self.seed, self.epoch, self.key = batch_size, seed, epoch, key
         self._arrays: tuple[int, Any, Any] | None = None
 
     def __len__(self) -> int:
@@ -51,7 +61,8 @@ class EpochBatches(keras.utils.PyDataset):
             order = epoch_order(self.seed, self.epoch, len(self.y))
             self._arrays = (self.epoch, _native(self.x[order]), _native(self.y[order]))
         rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return self._arrays[1][rows], self._arrays[2][rows]
+        features = self._arrays[1][rows]
+        return ({self.key: features} if self.key else features), self._arrays[2][rows]
 
     def callback(self) -> keras.callbacks.Callback:
         """A callback that tells this dataset which epoch ``fit`` is in."""
@@ -69,6 +80,31 @@ class SetEpoch(keras.callbacks.Callback):
         self.batches.epoch = epoch
 
 
+def torch_loader(batches: EpochBatches) -> Any:
+    """``batches`` as a torch ``DataLoader`` that hands them out as they are.
+
+    Keras's torch trainer reads any input through a ``DataLoader``; for a
+    ``PyDataset`` it builds one whose every batch passes a fetcher, a collate
+    function and a profiler ``record_function`` (~0.2 ms a batch here, a sixth
+    of a step; scripts/bench_training.py). This loader's iterator is the
+    dataset's own, as the notebook's loop slices its permuted tensor.
+    """
+    from torch.utils.data import DataLoader, IterableDataset
+
+    class Batches(IterableDataset):
+        def __iter__(self) -> Iterator[tuple[Any, Any]]:
+            return (batches[i] for i in range(len(batches)))
+
+        def __len__(self) -> int:
+            return len(batches)
+
+    class Loader(DataLoader):
+        def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+            return iter(self.dataset)
+
+    return Loader(Batches(), batch_size=None)
+
+
 def _native(array: np.ndarray) -> Any:
     """Torch tensors on torch, so that batches need no conversion in ``fit``."""
     if keras.backend.backend() == "torch":
@@ -79,7 +115,12 @@ def _native(array: np.ndarray) -> Any:
 
 
 def tf_epoch_batches(
-    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first_epoch: int = 0
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    seed: int,
+    first_epoch: int = 0,
+    key: str | None = None,
 ) -> Any:
     """The same batches as :class:`EpochBatches`, epoch after epoch from
     ``first_epoch``, as an endless ``tf.data`` pipeline (``fit`` it with
@@ -99,7 +140,10 @@ def tf_epoch_batches(
     def batches(order: Any) -> Any:
         xs, ys = tf.gather(features, order), tf.gather(labels, order)
         starts = tf.data.Dataset.range(0, rows, batch_size)
-        return starts.map(lambda s: (xs[s : s + batch_size], ys[s : s + batch_size]))
+        return starts.map(lambda s: (inputs(xs[s : s + batch_size]), ys[s : s + batch_size]))
+
+    def inputs(features: Any) -> Any:
+        return {key: features} if key else features
 
     spec = tf.TensorSpec((rows,), tf.int64)
     dataset = tf.data.Dataset.from_generator(orders, output_signature=spec)
@@ -108,18 +152,19 @@ def tf_epoch_batches(
 
 class OrderedBatches(keras.utils.PyDataset):
     """``(x, y)`` batches of ``batch_size`` rows in the table's own order
-    (validation data, when it must be a dataset: see :class:`PaddedBatches`)."""
+    (validation data, when it must be a dataset: see :class:`PaddedBatches`);
+    ``x`` an array or ``{key: rows}``."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> None:
+    def __init__(self, x: Any, y: np.ndarray, batch_size: int) -> None:
         super().__init__()
-        self.x, self.y, self.batch_size = np.asarray(x), np.asarray(y), batch_size
+        self.x, self.y, self.batch_size = x, np.asarray(y), batch_size
 
     def __len__(self) -> int:
         return math.ceil(len(self.y) / self.batch_size)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return _native(self.x[rows]), _native(self.y[rows])
+        return _features(self.x, lambda a: _native(np.asarray(a)[rows])), _native(self.y[rows])
 
 
 class PaddedBatches(keras.utils.PyDataset):
@@ -140,23 +185,34 @@ class PaddedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> tuple[Any, Any, Any]:
         x, y = self.batches[index]
-        return pad_batch(np.asarray(x), np.asarray(y), self.multiple)
+        return pad_batch(x, np.asarray(y), self.multiple)
 
     def on_epoch_end(self) -> None:
         self.batches.on_epoch_end()
 
 
-def pad_batch(
-    x: np.ndarray, y: np.ndarray, multiple: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pad_batch(x: Any, y: np.ndarray, multiple: int) -> tuple[Any, np.ndarray, np.ndarray]:
     """``(x, y, mask)`` with rows appended up to a multiple of ``multiple``: copies of
     the batch's first rows (real values, so every loss term stays finite), with
-    ``mask`` 0 for them and 1 for the batch's own rows."""
+    ``mask`` 0 for them and 1 for the batch's own rows. ``x``: an array or
+    ``{key: rows}``."""
     rows = len(y)
     extra = -rows % multiple
     mask = np.ones(rows + extra, dtype=np.float32)
-    if extra:
-        mask[rows:] = 0.0
-        repeat = np.arange(extra) % rows
-        x, y = np.concatenate([x, x[repeat]]), np.concatenate([y, y[repeat]])
-    return x, y, mask
+    if not extra:
+        return x, y, mask
+    mask[rows:] = 0.0
+    repeat = np.arange(extra) % rows
+
+    def padded(array: Any) -> np.ndarray:
+        array = np.asarray(array)
+        return np.concatenate([array, array[repeat]])
+
+    return _features(x, padded), padded(y), mask
+
+
+def _features(x: Any, function: Any) -> Any:
+    """``function`` applied to the rows of ``x``, an array or ``{key: rows}``."""
+    return (
+        {key: function(value) for key, value in x.items()} if isinstance(x, dict) else function(x)
+    )

@@ -29,6 +29,9 @@ RAW, TIME_OF_DAY, TIME_OF_DAY_LOG_AMOUNT = "raw", "time_of_day", "time_of_day_lo
 #: ``raw`` is what models saved before the transform existed do (their config has no field)
 TRANSFORMS = (RAW, TIME_OF_DAY, TIME_OF_DAY_LOG_AMOUNT)
 LEGACY_TRANSFORM = RAW
+#: The key of a batch whose rows went through ``FraudMLP.prepare`` already
+#: (``{PREPARED: rows}``): training tables are transformed and scaled once, not at every step.
+PREPARED = "prepared"
 SECONDS_PER_DAY = 86_400
 #: 86,400 = 128 x 675: Time / 128 is exact in float32, and (Time / 128) mod 675 is an
 #: exact integer for whole-second times up to 2**31 s; both constants fit float16.

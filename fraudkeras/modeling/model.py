@@ -20,6 +20,9 @@ from fraudkeras.modeling.loss import weighted_bce_rows, weighted_binary_crossent
 from fraudkeras.modeling.train_steps import steps_for_backend
 
 PREDICT_BATCH_SIZE = 8192
+#: rows per call in :meth:`FraudMLP.prepare`: torch's eager ops took 0.56 s for the full
+#: table's training rows in batches of 8,192, 0.25 s in batches of 65,536
+PREPARE_BATCH_SIZE = 65_536
 _STEPS = steps_for_backend(keras.backend.backend())
 
 
@@ -91,11 +94,29 @@ class FraudMLP(keras.Model):
         # ``build`` and need none of its bookkeeping (masks, autocast, lazy build),
         # which on PyTorch cost ~0.5 ms of a ~3 ms train step (2.47 -> 2.00 s/epoch,
         # scripts/bench_training.py). The model itself is still called normally.
-        h = self.standardize(self.transform(inputs))
+        h = self.network_inputs(inputs)
         for layer in self.hidden:
             h = layer.call(h)
         logits = self.logit.call(h)
         return logits if return_logits else ops.sigmoid(logits)
+
+    def network_inputs(self, inputs: Any) -> Any:
+        """What the first dense layer sees: raw rows transformed and standardized,
+        or rows :meth:`prepare` made once (``{PREPARED: rows}``) as they are."""
+        if isinstance(inputs, dict):
+            return inputs[transforms.PREPARED]
+        return self.standardize(self.transform(inputs))
+
+    def prepare(self, features: np.ndarray) -> np.ndarray:
+        """:meth:`network_inputs` of a whole table, as float32 NumPy, computed once.
+
+        The scaler does not change while the model trains, so the transform and
+        scaling of the training rows are the same at every step; computed per
+        batch they were ~20 % of a PyTorch step and ~15 small ops of every
+        TensorFlow step (scripts/bench_training.py). Row by row, the result is
+        what ``call`` computes (the same ``keras.ops``)."""
+        prepare = _STEPS.compiled(self, "prepare", FraudMLP.network_inputs)
+        return in_batches(prepare, features, PREPARE_BATCH_SIZE, len(self.feature_names))
 
     def transform(self, inputs: Any) -> Any:
         """Raw transactions -> the scaler's inputs (``feature_names``), in ``keras.ops``."""
@@ -119,7 +140,7 @@ class FraudMLP(keras.Model):
     def fit(self, *args: Any, **kwargs: Any) -> Any:
         """``keras.Model.fit`` inside the backend's ``fit_context`` (on torch: one
         intra-op thread, see :mod:`fraudkeras.modeling.train_steps.torch_steps`)."""
-        with _STEPS.fit_context():
+        with _STEPS.fit_context(self):
             return super().fit(*args, **kwargs)
 
     def _maybe_symbolic_build(self, *args: Any, **kwargs: Any) -> None:
@@ -228,14 +249,28 @@ def fraud_probabilities(model: FraudMLP, features: np.ndarray) -> np.ndarray:
     1.0, and those ties cost PR-AUC (0.0125 on the bundled sample's test split,
     where 15 transactions, 14 of them frauds, saturated).
     """
+    logits = _STEPS.compiled(model, "logits", _logits)
+    return probability_of(in_batches(logits, features, PREDICT_BATCH_SIZE, 1).reshape(-1))
+
+
+def _logits(model: FraudMLP, x: Any) -> Any:
+    return model(x, return_logits=True)
+
+
+def in_batches(function: Any, features: np.ndarray, size: int, width: int) -> np.ndarray:
+    """``function`` over ``features`` (as float32) in batches of ``size`` rows, as
+    float32 NumPy of ``width`` columns. A short last batch is padded with zero rows
+    (their results dropped), so a compiled function sees one shape only."""
     x = np.asarray(features, dtype=np.float32)
-    logits = [
-        ops.convert_to_numpy(
-            ops.stop_gradient(model(x[i : i + PREDICT_BATCH_SIZE], return_logits=True))
-        )
-        for i in range(0, len(x), PREDICT_BATCH_SIZE)
-    ]
-    return probability_of(np.concatenate(logits).reshape(-1))
+    parts = []
+    for start in range(0, len(x), size):
+        batch = x[start : start + size]
+        rows = len(batch)
+        if 0 < rows < size and len(x) > size:
+            batch = np.concatenate([batch, np.zeros((size - rows, *x.shape[1:]), np.float32)])
+        result = ops.convert_to_numpy(ops.stop_gradient(function(batch)))
+        parts.append(np.asarray(result, dtype=np.float32)[:rows])
+    return np.concatenate(parts) if parts else np.zeros((0, width), np.float32)
 
 
 def probability_of(logits: np.ndarray) -> np.ndarray:

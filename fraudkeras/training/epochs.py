@@ -15,10 +15,17 @@ from typing import Any
 
 import keras
 
-from fraudkeras.data.batches import EpochBatches, OrderedBatches, PaddedBatches, tf_epoch_batches
+from fraudkeras.data.batches import (
+    EpochBatches,
+    OrderedBatches,
+    PaddedBatches,
+    tf_epoch_batches,
+    torch_loader,
+)
 from fraudkeras.data.splits import Split
 from fraudkeras.data.stream_batches import StreamBatches
 from fraudkeras.data.streaming import StreamSplit
+from fraudkeras.modeling.features import PREPARED
 from fraudkeras.modeling.model import PREDICT_BATCH_SIZE, FraudMLP
 from fraudkeras.runs.config import TrainConfig
 
@@ -61,25 +68,29 @@ def fit_epochs(
     (JAX on several devices, :mod:`fraudkeras.training.parallel`): every batch,
     validation too, comes padded to a multiple of it, with a mask
     (:class:`PaddedBatches`)."""
-    x, y, size = parts.train.x, parts.train.y, config.batch_size
+    y, size = parts.train.y, config.batch_size
     data: Any
     own: list[keras.callbacks.Callback]
     steps: int | None
     if streamed is not None:
         stream = StreamBatches(streamed, size, config.seed)
         data, own, steps = stream, [stream.callback()], None
-    elif keras.backend.backend() == "tensorflow":
-        data = tf_epoch_batches(x, y, size, config.seed, first_epoch)
-        own, steps = [], math.ceil(len(y) / size)
     else:
-        data = EpochBatches(x, y, size, config.seed)
-        own, steps = [data.callback()], None
-    validation: Any = (parts.validation.x, parts.validation.y) if validate else None
+        x = model.prepare(parts.train.x)  # transformed and scaled once, not at every step
+        if keras.backend.backend() == "tensorflow":
+            data = tf_epoch_batches(x, y, size, config.seed, first_epoch, key=PREPARED)
+            own, steps = [], math.ceil(len(y) / size)
+        else:
+            batches = EpochBatches(x, y, size, config.seed, key=PREPARED)
+            own, steps = [batches.callback()], None
+            data = torch_loader(batches) if keras.backend.backend() == "torch" else batches
+    validation: Any = _prepared(model, parts.validation) if validate else None
     validation_size = max(size, VALIDATION_BATCH_SIZE)
     if pad_to > 1:
         data = PaddedBatches(data, pad_to)
         if validation is not None:
-            ordered = OrderedBatches(parts.validation.x, parts.validation.y, validation_size)
+            x_validation, y_validation = validation
+            ordered = OrderedBatches(x_validation, y_validation, validation_size)
             validation = PaddedBatches(ordered, pad_to)
     model.fit(
         data,
@@ -92,3 +103,8 @@ def fit_epochs(
         callbacks=[*own, *callbacks],
         verbose=verbose,
     )
+
+
+def _prepared(model: FraudMLP, part: Any) -> tuple[dict[str, Any], Any]:
+    """A split's rows as validation data, prepared once (``FraudMLP.prepare``)."""
+    return {PREPARED: model.prepare(part.x)}, part.y

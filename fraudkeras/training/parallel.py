@@ -18,7 +18,9 @@ and fitting the model:
   step per compiled call: Keras 3.15's multi-step loop fails under
   ``MirroredStrategy`` ("You must feed a value for placeholder tensor",
   keras-team/keras#19246; a plain ``Sequential`` alike).
-- torch: not yet (:func:`fraudkeras._core.devices.check_devices` refuses it).
+- torch: nothing here; its worker processes split the batches
+  (:mod:`fraudkeras.training.torch_workers`), and in each of them this context
+  only records the group's size.
 
 Device counts are fixed when the engines start: see
 :func:`fraudkeras._core.devices.prepare_devices`, which the CLI calls first.
@@ -33,7 +35,7 @@ from typing import Any
 
 import keras
 
-from fraudkeras._core.devices import XLA_DEVICE_COUNT_FLAG, check_devices, split_tensorflow_cpu
+from fraudkeras._core.devices import XLA_DEVICE_COUNT_FLAG, check_device_count, split_tensorflow_cpu
 from fraudkeras._core.errors import ParameterError
 
 
@@ -50,8 +52,8 @@ def require_devices(devices: int) -> list[Any]:
     """The ``devices`` devices the active backend would train on; a ParameterError
     (saying how to get them) when it cannot. ``train`` asks before loading data."""
     backend = keras.backend.backend()
-    check_devices(backend, devices)
-    if devices == 1:
+    check_device_count(devices)
+    if devices == 1 or backend == "torch":
         return []
     return _jax_devices(devices) if backend == "jax" else _tensorflow_devices(devices)
 
@@ -63,6 +65,8 @@ def data_parallel(devices: int) -> Iterator[Placement]:
     chosen = require_devices(devices)
     if devices == 1:
         yield Placement()
+    elif keras.backend.backend() == "torch":
+        yield Placement(devices)
     elif keras.backend.backend() == "jax":
         with _jax_data_parallel(chosen):
             yield Placement(devices, pad_to=devices)

@@ -34,6 +34,7 @@ from fraudkeras.modeling.seeding import seed_everything
 from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder, data_record, stream_data_record, write_run_folder
+from fraudkeras.training import torch_workers
 from fraudkeras.training.callbacks import EpochTimer, InterruptCheck
 from fraudkeras.training.epochs import EpochEnd, fit_epochs
 from fraudkeras.training.parallel import (
@@ -87,8 +88,11 @@ class _Output:
     plots: bool = True
     verbose: int | str = 0
     callbacks: Sequence[keras.callbacks.Callback] = field(default_factory=tuple)
-    #: devices each batch is split across (an execution option, not the config's)
+    # -- devices > 1 (torch: fraudkeras.training.torch_workers) --
+    #: processes training together, one per device
     devices: int = 1
+    #: False in a process of a group that is not rank 0: it writes no file
+    primary: bool = True
 
 
 def train(
@@ -118,9 +122,12 @@ def train(
     only). ``callbacks`` are extra Keras callbacks, passed to every epoch's ``fit``.
     ``stream=True`` (automatic for a folder or glob of Parquet files, and for a
     Parquet file too large for memory) streams the training rows
-    (:mod:`fraudkeras.data.streaming`). ``devices=N`` splits every batch across N
-    devices (:mod:`fraudkeras.training.parallel`; JAX and TensorFlow), with the
-    same result as one device within float rounding; ``metrics["devices"]`` records it.
+    (:mod:`fraudkeras.data.streaming`). ``devices``: train data-parallel on that
+    many devices, each global batch split across them, with the same result as
+    one device within float rounding (``metrics["devices"]`` records it): JAX
+    and TensorFlow in this process (:mod:`fraudkeras.training.parallel`), torch
+    in worker processes (:mod:`fraudkeras.training.torch_workers`; a process
+    started by ``torchrun`` joins its group).
     """
     try:
         config = TrainConfig(**options)
@@ -129,10 +136,13 @@ def train(
     require_devices(devices)  # before loading data
     if out is not None:
         check_output_dir(Path(out), force=force)
-    output = _Output(
-        None if out is None else Path(out), force, report, plots, verbose, callbacks, devices
-    )
-    return _train(_load(data, stream), config, output)
+    output = _Output(None if out is None else Path(out), force, report, plots, verbose, callbacks)
+    output.devices = torch_workers.check_devices(devices)
+    if torch_workers.launches(devices):
+        table = _load(data, stream)  # a bad table fails here, before any worker starts
+        return torch_workers.launch_train(table, output, config, isinstance(table, str))
+    with torch_workers.group(output):
+        return _train(_load(data, stream), config, output)
 
 
 def _load(data: str | os.PathLike[str] | Transactions, stream: bool) -> Transactions | str:
@@ -162,16 +172,18 @@ def resume(
 
     Needs the same backend and the same data (``data``: where it is now, if it
     moved) as the interrupted run; ends with the metrics an uninterrupted run
-    with the same seed would have. ``devices`` as for :func:`train` (it need not
-    be the interrupted run's).
+    with the same seed would have. ``devices`` as for :func:`train` (it may
+    differ from the interrupted run's).
     """
+    devices = torch_workers.check_devices(devices)
     require_devices(devices)
     target = Path(run_dir)
     partial = checkpoint.checkpoint_dir(target)
     record, state = checkpoint.load(partial)
     if target.exists():
         raise OutputError(f"{target}: exists already; there is nothing to resume")
-    remove_stale_scratch(partial)  # a checkpoint save cut short by a kill
+    if torch_workers.writes_output():
+        remove_stale_scratch(partial)  # a checkpoint save cut short by a kill
     if record["backend"] != keras.backend.backend():
         raise BackendError(
             f"{partial}: was trained under {record['backend']!r}; resume it under that "
@@ -182,7 +194,11 @@ def resume(
     streamed = bool(record["fingerprint"].get("stream"))
     table = str(source) if streamed else load_transactions(source)
     output = _Output(target, False, report, plots, verbose, callbacks, devices)
-    return _train(table, config, output, resume_from=state, expected=record["fingerprint"])
+    if torch_workers.launches(devices):
+        given = data if data is None or isinstance(data, str) else str(data)
+        return torch_workers.launch_train(table, output, config, streamed, target, given)
+    with torch_workers.group(output):
+        return _train(table, config, output, resume_from=state, expected=record["fingerprint"])
 
 
 def _train(
@@ -223,12 +239,12 @@ def _train(
 
     metrics = {
         "backend": keras.backend.backend(),
-        "devices": output.devices,
         "split": config.split,
         "class_weight": weights.as_dict(),
         "train_seconds": round(train_seconds, 3),
         "median_epoch_seconds": round(statistics.median(epoch_seconds), 4),
         "peak_rss_mb": peak_rss_mb(),
+        "devices": output.devices,
         "epochs_run": state.epochs_done,
         "best_epoch": state.best_epoch + 1,
         **evaluate_predictions(
@@ -247,7 +263,7 @@ def _train(
         data = data_record(loaded.transactions, loaded.fingerprint, parts, run_dir)
     run = TrainedRun(model, config, parts, weights, metrics, history, data)
     run.streamed = loaded.streamed
-    if output.out is not None:
+    if output.out is not None and output.primary:
         _save(run, loaded.transactions, output)
     return run
 
@@ -311,13 +327,11 @@ def _fit_epochs(
     """Fit one epoch at a time, checkpointing and stopping early; leaves the
     model with the best epoch's weights."""
     partial = checkpoint.checkpoint_dir(output.out) if output.out is not None else None
+    writes = partial if output.primary else None  # devices > 1: rank 0 writes checkpoints
     state = resume_from or checkpoint.TrainingState()
     best_weights = model.get_weights()
     if resume_from is not None and partial is not None:
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(partial / checkpoint.BEST_WEIGHTS)
-        best_weights = model.get_weights()
-        model.load_weights(partial / checkpoint.LATEST_WEIGHTS)
+        best_weights = checkpoint.restore(partial, model)
         log.info("resuming %s after epoch %d of %d", output.out, state.epochs_done, config.epochs)
     timer = EpochTimer()
     best = [best_weights]
@@ -325,18 +339,17 @@ def _fit_epochs(
     def end_of_epoch(epoch: int, logs: dict[str, Any]) -> bool:
         """Checkpoint and early stopping after each epoch; True stops ``fit``."""
         if not math.isfinite(logs.get("loss", math.nan)) or "val_pr_auc" not in logs:
-            if partial is not None:
-                shutil.rmtree(partial, ignore_errors=True)
+            if writes is not None:
+                shutil.rmtree(writes, ignore_errors=True)
             raise TrainingError(
                 f"training diverged: loss became NaN/inf in epoch {epoch + 1} "
                 f"(try a lower learning_rate than {config.learning_rate:g})"
             )
         logs["epoch_seconds"] = timer.seconds[-1]
-        improved = state.record(logs, monitor="val_pr_auc", patience=config.patience)
-        if improved:
+        if state.record(logs, monitor="val_pr_auc", patience=config.patience):
             best[0] = model.get_weights()
-        if partial is not None:
-            checkpoint.save(partial, model, state, record, improved)
+        if writes is not None:
+            checkpoint.save(writes, model, state, record, best[0])
         return state.stopped
 
     if state.epochs_done < config.epochs and not state.stopped:

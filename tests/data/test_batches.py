@@ -39,7 +39,9 @@ def test_epoch_batches_follow_the_seeded_order_of_their_epoch() -> None:
 
 
 def test_fit_reads_each_epoch_in_its_own_order() -> None:
-    """What a model sees, batch by batch, over a 3-epoch fit starting at epoch 1."""
+    """What a model sees, batch by batch, over a 3-epoch fit starting at epoch 1:
+    the rows its ``prepare`` made, once, in each epoch's order."""
+    from fraudkeras.modeling.features import PREPARED
     from fraudkeras.runs.config import TrainConfig
     from fraudkeras.training.epochs import fit_epochs
 
@@ -54,8 +56,11 @@ def test_fit_reads_each_epoch_in_its_own_order() -> None:
         def call(self, inputs):
             return self.dense(inputs)
 
+        def prepare(self, rows):
+            return rows * 2.0 + 1.0  # what FraudMLP does once: transform and scale
+
         def train_step(self, *args):  # jax: (state, data) -> (logs, state)
-            seen.append(keras.ops.convert_to_numpy(args[-1][0]))
+            seen.append(keras.ops.convert_to_numpy(args[-1][0][PREPARED]))
             logs = {"rows": keras.ops.zeros(())}  # tensorflow needs an output
             return (logs, args[0]) if BACKEND == "jax" else logs
 
@@ -65,7 +70,7 @@ def test_fit_reads_each_epoch_in_its_own_order() -> None:
     parts = SimpleNamespace(train=SimpleNamespace(x=x, y=y))  # no validation split needed
     config = TrainConfig(epochs=4, batch_size=128, seed=9)
     fit_epochs(model, parts, config, 1, [], verbose=0, validate=False)  # type: ignore[arg-type]
-    expected = [b for e in (1, 2, 3) for b, _ in _reference_batches(x, y, 128, 9, e)]
+    expected = [b * 2.0 + 1.0 for e in (1, 2, 3) for b, _ in _reference_batches(x, y, 128, 9, e)]
     assert len(seen) == len(expected) == 9, BACKEND
     for got, want in zip(seen, expected, strict=True):
         np.testing.assert_array_equal(got, want)

@@ -13,6 +13,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from fraudkeras._core.errors import ModelFileError
+from fraudkeras.modeling import features as transforms
 from fraudkeras.modeling.model import FraudMLP, fraud_probabilities, load_model
 from helpers import make_model, numpy_weighted_bce
 
@@ -157,3 +158,38 @@ def test_load_model_rejects_bad_files(tmp_path: Path, batch) -> None:
     other.save(tmp_path / "other.keras")
     with pytest.raises(ModelFileError, match="holds a Sequential, not a FraudMLP"):
         load_model(tmp_path / "other.keras")
+
+
+def test_prepared_rows_train_as_the_raw_rows(batch) -> None:
+    """``prepare`` (the training table, transformed and scaled once) gives the rows
+    scikit-learn's scaler gives on the NumPy transform, and a train step on them
+    has the loss and gradient of a step on the raw rows (up to float32 rounding:
+    jitted steps fuse the transform, eager ``prepare`` does not)."""
+    x, y, full = batch
+    keras.utils.set_random_seed(3)
+    model = FraudMLP(class_weight=(1.0, 5.0), features=transforms.TIME_OF_DAY_LOG_AMOUNT)
+    model.adapt(full)
+    prepared = model.prepare(x)
+    transformed = transforms.apply_numpy(full, transforms.TIME_OF_DAY_LOG_AMOUNT)
+    expected = (
+        StandardScaler()
+        .fit(transformed)
+        .transform(transforms.apply_numpy(x, transforms.TIME_OF_DAY_LOG_AMOUNT))
+    )
+    np.testing.assert_allclose(prepared, expected, atol=2e-5)
+
+    steps = {}
+    for name, inputs in (("raw", x), ("prepared", {transforms.PREPARED: prepared})):
+        step_model = FraudMLP.from_config(model.get_config())
+        step_model.build((None, x.shape[1]))
+        step_model.set_weights(model.get_weights())
+        step_model.compile(optimizer=keras.optimizers.SGD(1.0))  # update = -gradient
+        loss = step_model.train_on_batch(inputs, y, return_dict=True)["loss"]
+        steps[name] = (float(loss), [to_numpy(v) for v in step_model.trainable_variables])
+    assert steps["prepared"][0] == pytest.approx(steps["raw"][0], rel=1e-6)
+    gaps = [
+        np.max(np.abs(g - w)) for g, w in zip(steps["prepared"][1], steps["raw"][1], strict=True)
+    ]
+    print("largest weight gap after one SGD step:", max(gaps))
+    assert max(gaps) < 1e-6
+    assert not np.allclose(steps["raw"][1][0], to_numpy(model.trainable_variables[0]))

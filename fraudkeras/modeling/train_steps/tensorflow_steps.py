@@ -13,6 +13,7 @@ slices differ in size, one may even be empty).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -24,8 +25,16 @@ if TYPE_CHECKING:
     from fraudkeras.modeling.model import FraudMLP
 
 
-#: ``fit`` runs as Keras sets it up (threads: the framework's default).
-fit_context = contextlib.nullcontext
+def compiled(
+    model: FraudMLP, key: str, function: Callable[[FraudMLP, Any], Any]
+) -> Callable[[Any], Any]:
+    """``function(model, batch)``, run eagerly: eager ops need no compiling here."""
+    return lambda batch: function(model, batch)
+
+
+def fit_context(model: FraudMLP) -> contextlib.AbstractContextManager[None]:
+    """``fit`` runs as Keras sets it up (threads: the framework's default)."""
+    return contextlib.nullcontext()
 
 
 def _replicas() -> Any:
