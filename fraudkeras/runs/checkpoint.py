@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from keras import ops
 
 from fraudkeras._core import files
 from fraudkeras._core.errors import ModelFileError
@@ -93,6 +92,8 @@ def save(
     """Replace ``target`` with the state after this epoch (``run``: config and data;
     ``best_weights``: ``model.get_weights()`` of the best epoch so far)."""
     latest = {f"model_{i}": value for i, value in enumerate(model.get_weights())}
+    from keras import ops  # not at import: the CLI imports this before choosing the backend
+
     optimizer = [ops.convert_to_numpy(variable) for variable in model.optimizer.variables]
     latest |= {f"optimizer_{i}": value for i, value in enumerate(optimizer)}
     with files.atomic_dir(target, force=True) as scratch:
