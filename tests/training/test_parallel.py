@@ -42,6 +42,8 @@ def test_pad_batch_appends_masked_copies() -> None:
     np.testing.assert_array_equal(mask, [1, 1, 1, 1, 1, 0, 0, 0])
     even = pad_batch(x[:4], y[:4], 2)
     assert even[0].shape == (4, 2) and even[2].tolist() == [1, 1, 1, 1]
+    prepared, _, _ = pad_batch({"prepared": x}, y, 4)  # rows FraudMLP.prepare made
+    np.testing.assert_array_equal(prepared["prepared"], px)
 
 
 def test_resume_checks_devices_first() -> None:
