@@ -152,3 +152,32 @@ def _assert_close(actual, expected, path: str = "") -> None:
         assert actual == pytest.approx(expected, abs=1e-5), path
     else:
         assert actual == expected, path
+
+
+@parallel_backends
+def test_resume_on_two_devices_ends_like_one_device(trained_run, small, tmp_path) -> None:
+    """A run interrupted after its first epoch on one device, finished by
+    ``fraudkeras train --resume RUN --devices 2``, ends with the metrics of the
+    same run trained on one device without a break (``trained_run``)."""
+    import keras
+
+    class _StopAtSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(small, out=out, epochs=2, batch_size=128, seed=7, report=False,
+              callbacks=[_StopAtSecondEpoch()])  # fmt: skip
+    done = run_cli(
+        "train", "--resume", str(out), "--devices", "2", "--no-report", "--quiet",
+        env={"KERAS_BACKEND": BACKEND},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    expected = json.loads((trained_run.run_dir / "metrics.json").read_text())
+    assert metrics.pop("devices") == 2 and expected.pop("devices") == 1
+    for name in MEASUREMENTS:
+        metrics.pop(name), expected.pop(name)
+    _assert_close(metrics, expected)
