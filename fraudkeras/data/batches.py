@@ -8,7 +8,7 @@ iterator and, on torch, a ``DataLoader`` every epoch).
 
 JAX reads a :class:`EpochBatches` (a ``keras.utils.PyDataset``, the form
 streaming input can take as well); PyTorch the same batches through
-:func:`torch_loader`; TensorFlow reads :func:`tf_epoch_batches`, a ``tf.data``
+:func:`torch_loader`; TensorFlow reads :class:`TfEpochBatches`, a ``tf.data``
 pipeline, because a ``PyDataset`` reaches TensorFlow's compiled loop through
 ``tf.data.Dataset.from_generator``, one Python call per batch. With ``key``,
 each batch's features come as ``{key: rows}`` (rows prepared once for training,
@@ -114,40 +114,46 @@ def _native(array: np.ndarray) -> Any:
     return array
 
 
-def tf_epoch_batches(
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    seed: int,
-    first_epoch: int = 0,
-    key: str | None = None,
-) -> Any:
-    """The same batches as :class:`EpochBatches`, epoch after epoch from
-    ``first_epoch``, as an endless ``tf.data`` pipeline (``fit`` it with
-    ``steps_per_epoch=ceil(rows / batch_size)``). Python runs once per epoch, to
-    draw the order; gathering and slicing run in ``tf.data``, ahead of the step."""
-    import tensorflow as tf
+class TfEpochBatches:
+    """The same batches as :class:`EpochBatches` as a ``tf.data`` pipeline
+    (``self.dataset``) of one epoch, in the order of the epoch :meth:`callback`
+    last set. Python runs once per epoch, to draw the order; gathering and
+    slicing run in ``tf.data``, ahead of the step.
 
-    rows = len(y)
-    features, labels = tf.constant(np.asarray(x)), tf.constant(np.asarray(y))
+    One epoch, not an endless pipeline with ``steps_per_epoch``: Keras's
+    TensorFlow loop runs whole ``steps_per_execution`` chunks while data lasts,
+    so an endless pipeline gave 13 x 64 = 832 steps per 779-batch epoch, the
+    surplus taken from the next epoch's order. A pipeline that ends stops the
+    last chunk at the epoch's last batch."""
 
-    def orders() -> Any:
-        epoch = first_epoch
-        while True:
-            yield epoch_order(seed, epoch, rows)
-            epoch += 1
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, key: str | None = None
+    ) -> None:
+        import tensorflow as tf
 
-    def batches(order: Any) -> Any:
-        xs, ys = tf.gather(features, order), tf.gather(labels, order)
-        starts = tf.data.Dataset.range(0, rows, batch_size)
-        return starts.map(lambda s: (inputs(xs[s : s + batch_size]), ys[s : s + batch_size]))
+        self.epoch = 0
+        rows = len(y)
+        features, labels = tf.constant(np.asarray(x)), tf.constant(np.asarray(y))
 
-    def inputs(features: Any) -> Any:
-        return {key: features} if key else features
+        def order() -> Iterator[np.ndarray]:
+            yield epoch_order(seed, self.epoch, rows)
 
-    spec = tf.TensorSpec((rows,), tf.int64)
-    dataset = tf.data.Dataset.from_generator(orders, output_signature=spec)
-    return dataset.flat_map(batches).prefetch(tf.data.AUTOTUNE)
+        def batches(order: Any) -> Any:
+            xs, ys = tf.gather(features, order), tf.gather(labels, order)
+            starts = tf.data.Dataset.range(0, rows, batch_size)
+            return starts.map(lambda s: (inputs(xs[s : s + batch_size]), ys[s : s + batch_size]))
+
+        def inputs(features: Any) -> Any:
+            return {key: features} if key else features
+
+        spec = tf.TensorSpec((rows,), tf.int64)
+        dataset = tf.data.Dataset.from_generator(order, output_signature=spec).flat_map(batches)
+        steps = tf.data.experimental.assert_cardinality(math.ceil(rows / batch_size))
+        self.dataset = dataset.apply(steps).prefetch(tf.data.AUTOTUNE)
+
+    def callback(self) -> keras.callbacks.Callback:
+        """A callback that tells this pipeline which epoch ``fit`` is in."""
+        return SetEpoch(self)
 
 
 class OrderedBatches(keras.utils.PyDataset):

@@ -9,7 +9,6 @@ from :mod:`fraudkeras.data.batches` and leaves checkpoints and early stopping to
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,7 +18,7 @@ from fraudkeras.data.batches import (
     EpochBatches,
     OrderedBatches,
     PaddedBatches,
-    tf_epoch_batches,
+    TfEpochBatches,
     torch_loader,
 )
 from fraudkeras.data.splits import Split
@@ -78,8 +77,8 @@ def fit_epochs(
     else:
         x = model.prepare(parts.train.x)  # transformed and scaled once, not at every step
         if keras.backend.backend() == "tensorflow":
-            data = tf_epoch_batches(x, y, size, config.seed, first_epoch, key=PREPARED)
-            own, steps = [], math.ceil(len(y) / size)
+            pipeline = TfEpochBatches(x, y, size, config.seed, key=PREPARED)
+            data, own, steps = pipeline.dataset, [pipeline.callback()], None
         else:
             batches = EpochBatches(x, y, size, config.seed, key=PREPARED)
             own, steps = [batches.callback()], None
