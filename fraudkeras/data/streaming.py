@@ -19,7 +19,9 @@ them as follows:
   hash never looks at the label. The rows differ from the in-memory split's.
 
 Validation and test are materialised (30 % of the rows as float32 features,
-labels and positions: 30 x 4 + 12 bytes a row, 112 MB per million table rows),
+labels and positions: 30 x 4 + 12 bytes a row, 112 MB per million table rows;
+written into arrays of the sizes counted by :func:`scan`, so there is no second
+copy while they are assembled),
 so metrics, thresholds, the report and export work as for an in-memory run; so
 is a bounded sample of training rows (:data:`TRAIN_SAMPLE_ROWS`, by a second
 hash) for the drift reference and the int8 calibration. Training rows are only
@@ -151,11 +153,13 @@ class Assignment:
 
 @dataclass
 class TableScan:
-    """One pass over a table: its fingerprint and the split's assignment."""
+    """One pass over a table: its fingerprint, the split's assignment and how
+    many rows it gives each part (:data:`TRAIN`, :data:`VALIDATION`, :data:`TEST`)."""
 
     table: ParquetTable
     assignment: Assignment
     fingerprint: dict[str, Any]
+    part_rows: tuple[int, int, int] | None = None
 
 
 def scan(table: ParquetTable, kind: str = "stratified", seed: int = 42) -> TableScan:
@@ -165,6 +169,8 @@ def scan(table: ParquetTable, kind: str = "stratified", seed: int = 42) -> Table
     if kind not in SPLIT_KINDS:
         raise DataError(f"split must be one of {', '.join(SPLIT_KINDS)}, got {kind!r}")
     digest, frauds = hashlib.sha256(), 0
+    part_rows = np.zeros(3, np.int64)
+    hashed = Assignment(kind, seed)  # stratified: a row's part needs only its position
     times: list[np.ndarray] = []
     counts: list[np.ndarray] = []
     for chunk in table.chunks:
@@ -172,6 +178,9 @@ def scan(table: ParquetTable, kind: str = "stratified", seed: int = 42) -> Table
         digest.update(np.ascontiguousarray(x).tobytes())
         digest.update(y.astype(np.int8).tobytes())
         frauds += int(y.sum())
+        if kind == "stratified":
+            positions = np.arange(chunk.start, chunk.start + chunk.rows)
+            part_rows += np.bincount(hashed.parts(positions, x[:, 0]), minlength=3)
         if kind == "time":
             values, count = np.unique(x[:, FEATURES.index("Time")], return_counts=True)
             times.append(values)
@@ -188,8 +197,11 @@ def scan(table: ParquetTable, kind: str = "stratified", seed: int = 42) -> Table
         n_rest = math.ceil(n * HOLDOUT_FRACTION)
         n_train, n_validation = n - n_rest, n_rest - math.ceil(n_rest * 0.5)
         cuts = (_cut(values, below, n_train), _cut(values, below, n_train + n_validation))
+        where = Assignment(kind, seed, cuts).parts(np.zeros(len(values), np.int64), values)
+        part_rows = np.bincount(where, weights=count, minlength=3).astype(np.int64)
     fingerprint = {"rows": n, "frauds": frauds, "sha256": digest.hexdigest(), "stream": True}
-    return TableScan(table, Assignment(kind, seed, cuts), fingerprint)
+    sizes = (int(part_rows[TRAIN]), int(part_rows[VALIDATION]), int(part_rows[TEST]))
+    return TableScan(table, Assignment(kind, seed, cuts), fingerprint, sizes)
 
 
 def _merge_counts(
@@ -222,6 +234,28 @@ class _Collected:
             return Part(np.zeros((0, len(FEATURES)), np.float32), np.zeros(0, np.int32),
                         np.zeros(0, np.int64))  # fmt: skip
         return Part(np.concatenate(self.x), np.concatenate(self.y), np.concatenate(self.rows))
+
+
+class _Filled:
+    """A part of known size, filled chunk by chunk (no list of pieces to concatenate)."""
+
+    def __init__(self, rows: int) -> None:
+        self.x = np.empty((rows, len(FEATURES)), np.float32)
+        self.y = np.empty(rows, np.int32)
+        self.rows = np.empty(rows, np.int64)
+        self.at = 0
+
+    def add(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> None:
+        end = self.at + len(y)
+        if end > len(self.y):
+            raise DataError("the table changed while it was being read")
+        self.x[self.at : end], self.y[self.at : end], self.rows[self.at : end] = x, y, rows
+        self.at = end
+
+    def part(self) -> Part:
+        if self.at != len(self.y):
+            raise DataError("the table changed while it was being read")
+        return Part(self.x, self.y, self.rows)
 
 
 @dataclass
@@ -289,7 +323,10 @@ def split_stream(
     ``transform``, raw float32 rows -> float64 features) the moments of the
     transformed training rows."""
     table, assignment = found.table, found.assignment
-    parts = {TRAIN: _Collected(), VALIDATION: _Collected(), TEST: _Collected()}
+    parts: dict[int, _Collected | _Filled] = {TRAIN: _Collected()}  # the sample's size varies
+    for name in (VALIDATION, TEST):
+        sizes = found.part_rows
+        parts[name] = _Collected() if sizes is None else _Filled(sizes[name])
     moments = Moments() if transform is not None else None
     n_train = train_frauds = 0
     expected_train = table.n_rows * _TRAIN_END

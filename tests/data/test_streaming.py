@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
+from fraudkeras._core.errors import DataError
 from fraudkeras.data.schema import FEATURES, LABEL
 from fraudkeras.data.stream_batches import epoch_batches
 from fraudkeras.data.streaming import open_table, scan, split_stream, uniform_hash
@@ -38,6 +40,17 @@ def test_time_split_cuts_by_time(shards: Path, small_frame: pl.DataFrame) -> Non
     assert streamed.n_train == int((time < cut_1).sum())
     np.testing.assert_array_equal(streamed.split.test.rows, np.flatnonzero(time >= cut_2))
     assert streamed.split.validation.x[:, 0].max() < streamed.split.test.x[:, 0].min()
+
+
+@pytest.mark.parametrize("kind", ["stratified", "time"])
+def test_scan_counts_each_part_before_it_is_read(shards: Path, kind: str) -> None:
+    found = scan(open_table(shards, chunk_rows=700), kind)
+    streamed = split_stream(found)
+    parts = (streamed.split.validation, streamed.split.test)
+    assert found.part_rows == (streamed.n_train, *(len(part.y) for part in parts))
+    wrong = dataclasses.replace(found, part_rows=(0, 1, 1))  # a table changed since the scan
+    with pytest.raises(DataError, match="changed while it was being read"):
+        split_stream(wrong)
 
 
 @pytest.mark.parametrize("transform", ["time_of_day_log_amount", "raw"])
