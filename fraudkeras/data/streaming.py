@@ -1,8 +1,14 @@
 """Tables larger than memory: many Parquet files, read a chunk of rows at a time.
 
 A :class:`ParquetTable` is a folder or glob of Parquet files, cut into chunks
-of at most :data:`CHUNK_ROWS` rows (each read with a sliced ``scan_parquet``,
-so polars decodes only the row groups it needs). Nothing here holds the table.
+at the files' row-group boundaries (:func:`~fraudkeras.data.parquet_footer.row_group_rows`):
+consecutive row groups of a file up to :data:`CHUNK_ROWS` rows make one chunk,
+and a row group larger than that is a chunk by itself, so a chunk's size is
+bounded by ``max(CHUNK_ROWS, the files' largest row group)``. Each chunk is read
+with a sliced ``scan_parquet`` that covers whole row groups: polars decodes every
+row group a slice touches, whole, so 65,536-row slices of 142,404-row groups
+decoded each group two or three times (1.45 s against 0.46 s for a 10x epoch's
+reads). Nothing here holds the table.
 
 Splits (:func:`scan`, :func:`split_stream`) follow the in-memory ones
 (:mod:`fraudkeras.data.splits`) without materialising the table, and differ from
@@ -43,6 +49,7 @@ import numpy as np
 import polars as pl
 
 from fraudkeras._core.errors import DataError
+from fraudkeras.data.parquet_footer import row_group_rows
 from fraudkeras.data.schema import FEATURES, LABEL, validate_frame
 from fraudkeras.data.splits import HOLDOUT_FRACTION, SPLIT_KINDS, Part, Split
 from fraudkeras.data.tables import read_errors
@@ -110,12 +117,21 @@ def is_multi_file(source: Any) -> bool:
 
 
 def open_table(source: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -> ParquetTable:
+    """The table's chunks: runs of whole row groups (see the module docstring)."""
     chunks, start = [], 0
     for path in parquet_files(source):
         with read_errors(path, ".parquet"):
             rows = int(pl.scan_parquet(path).select(pl.len()).collect().item())
-        for offset in range(0, rows, chunk_rows):
-            size = min(chunk_rows, rows - offset)
+            groups = row_group_rows(path)
+        if sum(groups) != rows:
+            raise DataError(f"{path}: row groups of {sum(groups)} rows, but {rows} rows")
+        offset = size = 0
+        for group in groups:
+            if size and size + group > chunk_rows:
+                chunks.append(Chunk(path, offset, size, start + offset))
+                offset, size = offset + size, 0
+            size += group
+        if size:
             chunks.append(Chunk(path, offset, size, start + offset))
         start += rows
     if start == 0:
