@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,30 @@ class FraudMLP(keras.Model):
         what ``call`` computes (the same ``keras.ops``)."""
         prepare = _STEPS.compiled(self, "prepare", FraudMLP.network_inputs)
         return in_batches(prepare, features, PREPARE_BATCH_SIZE, len(self.feature_names))
+
+    def numpy_preparer(self) -> Callable[[np.ndarray], np.ndarray]:
+        """:meth:`prepare` in NumPy float32, for streamed chunks: it runs in the
+        data pipeline (on TensorFlow inside ``tf.data``), where a compiled backend
+        function should not, and while ``fit`` runs (when JAX's trainer has taken the
+        variables' values), so the scaling is read now. Equal to :meth:`prepare` up
+        to float32 rounding (``Time`` and ``Amount`` are transformed in float64, then
+        every column is scaled as :meth:`standardize` does)."""
+        mean = keras.ops.convert_to_numpy(self.scaler.adapt_mean).astype(np.float32).reshape(-1)
+        variance = keras.ops.convert_to_numpy(self.scaler.adapt_variance).astype(np.float32)
+        std = np.maximum(np.sqrt(variance.reshape(-1)), np.float32(keras.config.epsilon()))
+        scale = (np.float32(1.0) / std).astype(np.float32)
+        offset, transform = mean * scale, self.features
+
+        def prepare(features: np.ndarray) -> np.ndarray:
+            x = np.asarray(features, dtype=np.float32)
+            # only Time and Amount change: transform those two columns, keep V1-V28
+            edges = transforms.apply_numpy(x[:, [0, -1]], transform).astype(np.float32)
+            rows = np.concatenate([edges[:, :-1], x[:, 1:-1], edges[:, -1:]], axis=1)
+            rows *= scale
+            rows -= offset
+            return rows
+
+        return prepare
 
     def transform(self, inputs: Any) -> Any:
         """Raw transactions -> the scaler's inputs (``feature_names``), in ``keras.ops``."""

@@ -72,7 +72,9 @@ def fit_epochs(
     own: list[keras.callbacks.Callback]
     steps: int | None
     if streamed is not None:
-        stream = StreamBatches(streamed, size, config.seed)
+        # each chunk transformed and scaled once, in NumPy, as in-memory rows are
+        stream = StreamBatches(streamed, size, config.seed, prepare=model.numpy_preparer(),
+                               key=PREPARED)  # fmt: skip
         data, own, steps = stream, [stream.callback()], None
     else:
         x = model.prepare(parts.train.x)  # transformed and scaled once, not at every step
