@@ -12,9 +12,12 @@ and a resumed run replays the order exactly.
 With ``prepare`` (:meth:`~fraudkeras.modeling.model.FraudMLP.numpy_preparer`), each
 buffer's rows are transformed and scaled once, in NumPy, and the batches are
 prepared rows (fit wraps them as ``{PREPARED: rows}``), so a streamed step is the
-in-memory path's step. ``read_ahead`` chunks are read and split in a background
-thread while the current buffer is trained on (polars releases the GIL while it
-decodes); the order does not depend on it.
+in-memory path's step. ``read_ahead`` > 0 reads and splits that many chunks in a
+background thread while the current buffer is trained on (polars releases the
+GIL while it decodes); the order does not depend on it. It is off by default
+(:data:`READ_AHEAD`): on the shared 2-core benchmark machine it showed no
+measurable gain in real runs, and each chunk in flight holds another chunk's
+rows (TensorFlow's 10x peak RSS rose from ~1,255 to ~1,360 MB with 2).
 
 A ``keras.utils.PyDataset`` is random-access, but ``fit`` reads it in order: an
 out-of-order index (Keras peeks at batch 0 before the epoch) restarts the epoch.
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -37,10 +40,11 @@ from fraudkeras.data.streaming import CHUNK_ROWS, TRAIN, Chunk, StreamSplit
 
 #: table rows per shuffle buffer (at least; a buffer is whole chunks)
 BUFFER_ROWS = 4 * CHUNK_ROWS
-#: chunks read ahead in a background thread
-READ_AHEAD = 2
+#: chunks read ahead in a background thread (off: see the module docstring)
+READ_AHEAD = 0
 
 Prepare = Callable[[np.ndarray], np.ndarray]
+Batches = Generator[tuple[np.ndarray, np.ndarray], None, None]
 
 
 def _train_part(streamed: StreamSplit, chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
@@ -51,9 +55,7 @@ def _train_part(streamed: StreamSplit, chunk: Chunk) -> tuple[np.ndarray, np.nda
     return x[keep].astype(np.float32), y[keep]
 
 
-def _chunks_read(
-    streamed: StreamSplit, order: np.ndarray, read_ahead: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _chunks_read(streamed: StreamSplit, order: np.ndarray, read_ahead: int) -> Batches:
     """The training rows of ``order``'s chunks, in order, ``read_ahead`` read ahead."""
     chunks = [streamed.scan.table.chunks[int(index)] for index in order]
     if read_ahead <= 0:
@@ -82,9 +84,10 @@ def epoch_batches(
     epoch: int,
     prepare: Prepare | None = None,
     buffer_rows: int = BUFFER_ROWS,
-    read_ahead: int = READ_AHEAD,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Epoch ``epoch``'s training batches, in order (prepared rows with ``prepare``)."""
+    read_ahead: int | None = None,
+) -> Batches:
+    """Epoch ``epoch``'s training batches, in order (prepared rows with ``prepare``;
+    ``read_ahead`` chunks read in the background, :data:`READ_AHEAD` if None)."""
     table = streamed.scan.table
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(table.chunks))
@@ -97,7 +100,7 @@ def epoch_batches(
     width = N_FEATURES if prepare is None else None
     carry_x: np.ndarray | None = None
     carry_y = np.zeros(0, np.int32)
-    read = _chunks_read(streamed, order, read_ahead)
+    read = _chunks_read(streamed, order, READ_AHEAD if read_ahead is None else read_ahead)
     try:
         for number, (first, last_chunk) in enumerate(groups):
             pieces = [next(read) for _ in range(first, last_chunk)]
@@ -138,7 +141,7 @@ class StreamBatches(keras.utils.PyDataset):
         super().__init__()
         self.streamed, self.batch_size, self.seed, self.epoch = streamed, batch_size, seed, epoch
         self.prepare, self.key = prepare, key
-        self._stream: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
+        self._stream: Batches | None = None
         self._at: tuple[int, int] = (-1, -1)  # (epoch, next index) of ``_stream``
 
     def __len__(self) -> int:
@@ -147,7 +150,7 @@ class StreamBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         if self._stream is None or self._at != (self.epoch, index):
             if self._stream is not None:
-                self._stream.close()  # type: ignore[attr-defined]
+                self._stream.close()
             self._stream = epoch_batches(
                 self.streamed, self.batch_size, self.seed, self.epoch, self.prepare
             )
