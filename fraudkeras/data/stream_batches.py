@@ -15,9 +15,9 @@ prepared rows (fit wraps them as ``{PREPARED: rows}``), so a streamed step is th
 in-memory path's step. ``read_ahead`` > 0 reads and splits that many chunks in a
 background thread while the current buffer is trained on (polars releases the
 GIL while it decodes); the order does not depend on it. It is off by default
-(:data:`READ_AHEAD`): on the shared 2-core benchmark machine it showed no
-measurable gain in real runs, and each chunk in flight holds another chunk's
-rows (TensorFlow's 10x peak RSS rose from ~1,255 to ~1,360 MB with 2).
+(:data:`READ_AHEAD`): on the shared 2-core benchmark machine no gain was
+measured in real runs, and each chunk in flight holds another chunk's rows
+(TensorFlow's 10x peak RSS was ~1,360 MB with 2, ~1,330 MB without).
 
 A ``keras.utils.PyDataset`` is random-access, but ``fit`` reads it in order: an
 out-of-order index (Keras peeks at batch 0 before the epoch) restarts the epoch.
