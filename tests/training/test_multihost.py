@@ -136,3 +136,29 @@ def test_two_processes_each_reading_its_own_files(files: Path, tmp_path: Path) -
     gap = max(float(np.max(np.abs(a - b))) for a, b in zip(trained, reference, strict=True))
     print(f"two processes: {seconds:.1f} s; largest weight gap to the reference {gap:.2e}")
     assert gap <= WEIGHT_ATOL
+
+
+def test_a_shard_s_local_batches_are_padded_and_masked() -> None:
+    """Local batches of exactly ``batch_size`` rows for ``steps`` steps: the shard's
+    rows once each in its own seeded order, then masked copies."""
+    from fraudkeras.data.batches import ShardBatches
+
+    x, y = np.arange(10, dtype=np.float32)[:, None], np.arange(10)
+    batches = ShardBatches(x, y, batch_size=4, seed=3, process=1, steps=4)
+    got = [batches[i] for i in range(len(batches))]
+    assert len(got) == 4 and all(len(b[1]) == 4 for b in got)
+    masks = np.concatenate([b[2] for b in got])
+    real = np.concatenate([b[1] for b in got])[masks == 1]
+    np.testing.assert_array_equal(real, np.random.default_rng([3, 0, 1]).permutation(10))
+    assert masks.sum() == 10 and not got[3][2].any()  # the fourth step: padding only
+    assert not np.array_equal(ShardBatches(x, y, 4, 3, 0, 4)[0][1], got[0][1])
+
+
+def test_each_process_feeds_its_slice_of_a_padded_batch() -> None:
+    from fraudkeras.data.batches import OrderedBatches, PaddedBatches, ProcessSlice
+
+    x, y = np.arange(7, dtype=np.float32)[:, None], np.arange(7)
+    padded = PaddedBatches(OrderedBatches(x, y, 7), 2)
+    slices = [ProcessSlice(padded, p, 2)[0] for p in range(2)]
+    np.testing.assert_array_equal(np.concatenate([s[1] for s in slices]), padded[0][1])
+    np.testing.assert_array_equal(slices[1][2], [1, 1, 1, 0])
