@@ -18,7 +18,13 @@ import keras
 import numpy as np
 
 from fraudkeras._core import interrupts
-from fraudkeras._core.errors import BackendError, OutputError, ParameterError, TrainingError
+from fraudkeras._core.errors import (
+    BackendError,
+    DataError,
+    OutputError,
+    ParameterError,
+    TrainingError,
+)
 from fraudkeras._core.files import check_output_dir, remove_stale_scratch
 from fraudkeras._core.provenance import peak_rss_mb
 from fraudkeras.analysis.drift import REFERENCE_FILE, reference_for
@@ -328,6 +334,11 @@ def _own_shard(
     for _, x, y in streamed.train_chunks(own):
         xs.append(x)
         ys.append(y)
+    if not sum(len(y) for y in ys):
+        raise DataError(
+            f"process {group.process} of {group.processes}: its files of "
+            f"{streamed.scan.table.source} hold no training rows"
+        )
     x_own, y_own = np.concatenate(xs), np.concatenate(ys)
     steps = multihost.largest(math.ceil(len(y_own) / local))
     log.info(
