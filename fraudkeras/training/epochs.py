@@ -13,11 +13,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
 from fraudkeras.data.batches import (
     EpochBatches,
     OrderedBatches,
     PaddedBatches,
+    ProcessSlice,
+    ShardBatches,
     TfEpochBatches,
     torch_loader,
 )
@@ -58,6 +61,8 @@ def fit_epochs(
     validate: bool = True,
     streamed: StreamSplit | None = None,
     pad_to: int = 1,
+    processes: tuple[int, int] = (0, 1),
+    shard: tuple[np.ndarray, np.ndarray, int] | None = None,
 ) -> None:
     """Train epochs ``first_epoch .. config.epochs - 1`` in one ``fit``; epoch
     ``e`` sees the rows in ``epoch_order(config.seed, e)``, as a resumed run does.
@@ -66,12 +71,22 @@ def fit_epochs(
     backend), in an order that depends only on ``(config.seed, e)``. ``pad_to`` > 1
     (JAX on several devices, :mod:`fraudkeras.training.parallel`): every batch,
     validation too, comes padded to a multiple of it, with a mask
-    (:class:`PaddedBatches`)."""
+    (:class:`PaddedBatches`). ``processes``: ``(process, processes)`` of a JAX
+    multi-process group (:mod:`fraudkeras.training.multihost`): this process feeds
+    its slice of each padded global batch (:class:`ProcessSlice`), or, with
+    ``shard`` (its own training rows and the group's steps per epoch), its local
+    batches of ``batch_size / processes`` rows from them (:class:`ShardBatches`)."""
     y, size = parts.train.y, config.batch_size
     data: Any
     own: list[keras.callbacks.Callback]
     steps: int | None
-    if streamed is not None:
+    process, count = processes
+    if shard is not None:
+        shard_x, shard_y, shard_steps = shard
+        local = ShardBatches(model.prepare(shard_x), shard_y, size // count, config.seed,
+                             process, shard_steps, key=PREPARED)  # fmt: skip
+        data, own, steps = local, [local.callback()], None
+    elif streamed is not None:
         stream = StreamBatches(streamed, size, config.seed)
         data, own, steps = stream, [stream.callback()], None
     else:
@@ -86,11 +101,12 @@ def fit_epochs(
     validation: Any = _prepared(model, parts.validation) if validate else None
     validation_size = max(size, VALIDATION_BATCH_SIZE)
     if pad_to > 1:
-        data = PaddedBatches(data, pad_to)
+        if shard is None:
+            data = _local(PaddedBatches(data, pad_to), process, count)
         if validation is not None:
             x_validation, y_validation = validation
             ordered = OrderedBatches(x_validation, y_validation, validation_size)
-            validation = PaddedBatches(ordered, pad_to)
+            validation = _local(PaddedBatches(ordered, pad_to), process, count)
     model.fit(
         data,
         steps_per_epoch=steps,
@@ -102,6 +118,10 @@ def fit_epochs(
         callbacks=[*own, *callbacks],
         verbose=verbose,
     )
+
+
+def _local(batches: PaddedBatches, process: int, processes: int) -> Any:
+    return batches if processes == 1 else ProcessSlice(batches, process, processes)
 
 
 def _prepared(model: FraudMLP, part: Any) -> tuple[dict[str, Any], Any]:
