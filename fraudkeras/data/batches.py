@@ -156,23 +156,6 @@ class TfEpochBatches:
         return SetEpoch(self)
 
 
-class OrderedBatches(keras.utils.PyDataset):
-    """``(x, y)`` batches of ``batch_size`` rows in the table's own order
-    (validation data, when it must be a dataset: see :class:`PaddedBatches`);
-    ``x`` an array or ``{key: rows}``."""
-
-    def __init__(self, x: Any, y: np.ndarray, batch_size: int) -> None:
-        super().__init__()
-        self.x, self.y, self.batch_size = x, np.asarray(y), batch_size
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.y) / self.batch_size)
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return _features(self.x, lambda a: _native(np.asarray(a)[rows])), _native(self.y[rows])
-
-
 class PaddedBatches(keras.utils.PyDataset):
     """Another dataset's ``(x, y)`` batches as ``(x, y, mask)``, padded to a
     multiple of ``multiple`` rows (:func:`pad_batch`).

@@ -155,10 +155,10 @@ def test_a_shard_s_local_batches_are_padded_and_masked() -> None:
 
 
 def test_each_process_feeds_its_slice_of_a_padded_batch() -> None:
-    from fraudkeras.data.batches import OrderedBatches, PaddedBatches, ProcessSlice
+    from fraudkeras.data.batches import PaddedBatches, ProcessSlice
 
     x, y = np.arange(7, dtype=np.float32)[:, None], np.arange(7)
-    padded = PaddedBatches(OrderedBatches(x, y, 7), 2)
+    padded = PaddedBatches([(x, y)], 2)  # one batch of 7 rows
     slices = [ProcessSlice(padded, p, 2)[0] for p in range(2)]
     np.testing.assert_array_equal(np.concatenate([s[1] for s in slices]), padded[0][1])
     np.testing.assert_array_equal(slices[1][2], [1, 1, 1, 0])
