@@ -110,7 +110,8 @@ def add_devices_option(parser: argparse.ArgumentParser) -> None:
         "--devices", type=_positive_int, default=1, metavar="N",
         help="train data-parallel on N devices, each batch split across them (jax, "
         "tensorflow: N devices of this process, on a CPU N parts of it; torch: N worker "
-        "processes on this host, under torchrun each process joins its group; default: 1)",
+        "processes on this host, under torchrun each process joins its group; jax with "
+        "KERAS_DISTRIBUTION_* set: every process's devices; default: 1)",
     )  # fmt: skip
 
 

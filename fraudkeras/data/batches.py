@@ -156,23 +156,6 @@ class TfEpochBatches:
         return SetEpoch(self)
 
 
-class OrderedBatches(keras.utils.PyDataset):
-    """``(x, y)`` batches of ``batch_size`` rows in the table's own order
-    (validation data, when it must be a dataset: see :class:`PaddedBatches`);
-    ``x`` an array or ``{key: rows}``."""
-
-    def __init__(self, x: Any, y: np.ndarray, batch_size: int) -> None:
-        super().__init__()
-        self.x, self.y, self.batch_size = x, np.asarray(y), batch_size
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.y) / self.batch_size)
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return _features(self.x, lambda a: _native(np.asarray(a)[rows])), _native(self.y[rows])
-
-
 class PaddedBatches(keras.utils.PyDataset):
     """Another dataset's ``(x, y)`` batches as ``(x, y, mask)``, padded to a
     multiple of ``multiple`` rows (:func:`pad_batch`).
@@ -222,3 +205,75 @@ def _features(x: Any, function: Any) -> Any:
     return (
         {key: function(value) for key, value in x.items()} if isinstance(x, dict) else function(x)
     )
+
+
+class ProcessSlice(keras.utils.PyDataset):
+    """Process ``process``'s part of each padded global batch of ``batches``
+    (``(x, y, mask)`` with a multiple of ``processes`` rows): its ``1/processes``
+    of the rows, in order (JAX on several processes, where each feeds its local
+    part and Keras assembles the global batch)."""
+
+    def __init__(self, batches: Any, process: int, processes: int) -> None:
+        super().__init__()
+        self.batches, self.process, self.processes = batches, process, processes
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any, Any]:
+        x, y, mask = self.batches[index]
+        size = len(y) // self.processes
+        rows = slice(self.process * size, (self.process + 1) * size)
+        return _features(x, lambda a: np.asarray(a)[rows]), np.asarray(y)[rows], mask[rows]
+
+    def on_epoch_end(self) -> None:
+        self.batches.on_epoch_end()
+
+
+class ShardBatches(keras.utils.PyDataset):
+    """One process's local batches from its own shard of the training rows (JAX on
+    several processes, each reading its own Parquet files): ``steps`` batches of
+    exactly ``batch_size`` rows and a mask, in epoch ``e``'s order
+    ``default_rng([seed, e, process]).permutation(rows)``. Past the end of the
+    shard (the last batch, or every batch of a shard shorter than another
+    process's), rows are padded with copies of its first rows, masked 0."""
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        batch_size: int,
+        seed: int,
+        process: int,
+        steps: int,
+        key: str | None = None,
+    ) -> None:
+        super().__init__()
+        if len(y) == 0:
+            raise ValueError("a process's shard has no training rows")
+        self.x, self.y = np.asarray(x), np.asarray(y)
+        self.batch_size, self.seed, self.process, self.steps = batch_size, seed, process, steps
+        self.key, self.epoch = key, 0
+        self._order: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The shard's row order in ``epoch``."""
+        return np.random.default_rng([self.seed, epoch, self.process]).permutation(len(self.y))
+
+    def __getitem__(self, index: int) -> tuple[Any, Any, Any]:
+        if self._order is None or self._order[0] != self.epoch:
+            self._order = (self.epoch, self.order(self.epoch))
+        order = self._order[1]
+        rows = order[index * self.batch_size : (index + 1) * self.batch_size]
+        mask = np.zeros(self.batch_size, np.float32)
+        mask[: len(rows)] = 1.0
+        extra = self.batch_size - len(rows)
+        rows = np.concatenate([rows, order[np.arange(extra) % len(order)]])
+        features = self.x[rows]
+        return ({self.key: features} if self.key else features), self.y[rows], mask
+
+    def callback(self) -> keras.callbacks.Callback:
+        return SetEpoch(self)

@@ -40,7 +40,7 @@ import glob
 import hashlib
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -317,13 +317,24 @@ class StreamSplit:
     train_frauds: int
     moments: Moments | None
 
-    def train_chunks(self) -> Iterator[tuple[Chunk, np.ndarray, np.ndarray]]:
-        """Each chunk's training rows: ``(chunk, x float32, y)``."""
-        yield from _train_rows(self.scan)
+    def train_chunks(
+        self, files: Container[Path] | None = None
+    ) -> Iterator[tuple[Chunk, np.ndarray, np.ndarray]]:
+        """Each chunk's training rows: ``(chunk, x float32, y)``; with ``files``,
+        only the chunks of those files (the others are not read)."""
+        yield from _train_rows(self.scan, files)
+
+    def files(self) -> list[Path]:
+        """The table's files, in order."""
+        return list(dict.fromkeys(chunk.path for chunk in self.scan.table.chunks))
 
 
-def _train_rows(found: TableScan) -> Iterator[tuple[Chunk, np.ndarray, np.ndarray]]:
+def _train_rows(
+    found: TableScan, files: Container[Path] | None = None
+) -> Iterator[tuple[Chunk, np.ndarray, np.ndarray]]:
     for chunk in found.table.chunks:
+        if files is not None and chunk.path not in files:
+            continue
         x, y = found.table.read(chunk)
         positions = np.arange(chunk.start, chunk.start + chunk.rows)
         keep = found.assignment.parts(positions, x[:, 0]) == TRAIN

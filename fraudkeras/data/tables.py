@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -144,7 +145,14 @@ def _download_openml(target: Path) -> None:
 
     log.info("downloading OpenML data id %d (about 150 MB, once)", OPENML_DATA_ID)
     try:
-        with tempfile.TemporaryDirectory() as scratch, _socket_timeout(_DOWNLOAD_TIMEOUT_S):
+        with (
+            tempfile.TemporaryDirectory() as scratch,
+            _socket_timeout(_DOWNLOAD_TIMEOUT_S),
+            warnings.catch_warnings(),
+        ):
+            # its "network error ... Retrying" warnings name its own file; the
+            # outcome is reported below, once
+            warnings.simplefilter("ignore", UserWarning)
             bunch = fetch_openml(
                 data_id=OPENML_DATA_ID, data_home=scratch, as_frame=False, parser="liac-arff"
             )

@@ -208,8 +208,9 @@ class FraudMLP(keras.Model):
     @property
     def train_metrics(self) -> list[keras.metrics.Metric]:
         """What ``train_step`` updates: the loss only. Per-step AUC updates cost as
-        much as the rest of a training step (scripts/bench_training.py), so the AUC
-        monitors run in ``test_step``, on validation data (``val_pr_auc``)."""
+        much as the rest of a training step (scripts/bench_training.py), so the AUCs
+        are updated in ``test_step`` only (``evaluate``); ``train()`` validates each
+        epoch with :class:`fraudkeras.training.validation.Validation`."""
         return [self.loss_tracker]
 
     def metric_update_args(
@@ -277,8 +278,18 @@ def fraud_probabilities(model: FraudMLP, features: np.ndarray) -> np.ndarray:
     return probability_of(in_batches(logits, features, PREDICT_BATCH_SIZE, 1).reshape(-1))
 
 
+def prepared_logits(model: FraudMLP, rows: np.ndarray) -> np.ndarray:
+    """The logits (flat float32) of rows :meth:`FraudMLP.prepare` made."""
+    logits = _STEPS.compiled(model, "prepared_logits", _prepared_logits)
+    return in_batches(logits, rows, PREDICT_BATCH_SIZE, 1).reshape(-1)
+
+
 def _logits(model: FraudMLP, x: Any) -> Any:
     return model(x, return_logits=True)
+
+
+def _prepared_logits(model: FraudMLP, rows: Any) -> Any:
+    return model({transforms.PREPARED: rows}, return_logits=True)
 
 
 def in_batches(function: Any, features: np.ndarray, size: int, width: int) -> np.ndarray:

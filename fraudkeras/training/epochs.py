@@ -13,11 +13,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
 from fraudkeras.data.batches import (
     EpochBatches,
-    OrderedBatches,
     PaddedBatches,
+    ProcessSlice,
+    ShardBatches,
     TfEpochBatches,
     torch_loader,
 )
@@ -25,14 +27,9 @@ from fraudkeras.data.splits import Split
 from fraudkeras.data.stream_batches import StreamBatches
 from fraudkeras.data.streaming import StreamSplit
 from fraudkeras.modeling.features import PREPARED
-from fraudkeras.modeling.model import PREDICT_BATCH_SIZE, FraudMLP
+from fraudkeras.modeling.model import FraudMLP
 from fraudkeras.runs.config import TrainConfig
-
-#: Rows per validation batch. Validation cost is per batch, not per row: on torch
-#: each batch's two AUC updates and results took ~2 ms (167 batches of 256 rows:
-#: 0.37 s, a third of an epoch). The AUCs count thresholds, so they are the same for
-#: any batching; ``val_loss`` (a batch-size-weighted mean) differs in rounding only.
-VALIDATION_BATCH_SIZE = PREDICT_BATCH_SIZE
+from fraudkeras.training.validation import Validation
 
 
 class EpochEnd(keras.callbacks.Callback):
@@ -58,20 +55,33 @@ def fit_epochs(
     validate: bool = True,
     streamed: StreamSplit | None = None,
     pad_to: int = 1,
+    processes: tuple[int, int] = (0, 1),
+    shard: tuple[np.ndarray, np.ndarray, int] | None = None,
 ) -> None:
     """Train epochs ``first_epoch .. config.epochs - 1`` in one ``fit``; epoch
     ``e`` sees the rows in ``epoch_order(config.seed, e)``, as a resumed run does.
-    ``validate=False`` (benchmarks) skips the validation data. With ``streamed``,
+    ``validate=False`` (benchmarks) skips validation (:class:`Validation`, which
+    adds ``val_loss``, ``val_pr_auc`` and ``val_roc_auc`` to each epoch's logs). With ``streamed``,
     the training rows stream from its table (:class:`StreamBatches`, on every
     backend), in an order that depends only on ``(config.seed, e)``. ``pad_to`` > 1
-    (JAX on several devices, :mod:`fraudkeras.training.parallel`): every batch,
-    validation too, comes padded to a multiple of it, with a mask
-    (:class:`PaddedBatches`)."""
+    (JAX on several devices, :mod:`fraudkeras.training.parallel`): every training
+    batch comes padded to a multiple of it, with a mask (:class:`PaddedBatches`).
+    ``processes``: ``(process, processes)`` of a JAX multi-process group
+    (:mod:`fraudkeras.training.multihost`): this process feeds its slice of each
+    padded global batch (:class:`ProcessSlice`), or, with ``shard`` (its own
+    training rows and the group's steps per epoch), its local batches of
+    ``batch_size / processes`` rows from them (:class:`ShardBatches`)."""
     y, size = parts.train.y, config.batch_size
     data: Any
     own: list[keras.callbacks.Callback]
     steps: int | None
-    if streamed is not None:
+    process, count = processes
+    if shard is not None:
+        shard_x, shard_y, shard_steps = shard
+        local = ShardBatches(model.prepare(shard_x), shard_y, size // count, config.seed,
+                             process, shard_steps, key=PREPARED)  # fmt: skip
+        data, own, steps = local, [local.callback()], None
+    elif streamed is not None:
         # each chunk transformed and scaled once, in NumPy, as in-memory rows are
         stream = StreamBatches(streamed, size, config.seed, prepare=model.numpy_preparer(),
                                key=PREPARED)  # fmt: skip
@@ -85,20 +95,14 @@ def fit_epochs(
             batches = EpochBatches(x, y, size, config.seed, key=PREPARED)
             own, steps = [batches.callback()], None
             data = torch_loader(batches) if keras.backend.backend() == "torch" else batches
-    validation: Any = _prepared(model, parts.validation) if validate else None
-    validation_size = max(size, VALIDATION_BATCH_SIZE)
-    if pad_to > 1:
-        data = PaddedBatches(data, pad_to)
-        if validation is not None:
-            x_validation, y_validation = validation
-            ordered = OrderedBatches(x_validation, y_validation, validation_size)
-            validation = PaddedBatches(ordered, pad_to)
+    if validate:
+        own.insert(0, Validation(model, parts.validation.x, parts.validation.y))
+    if pad_to > 1 and shard is None:
+        data = _local(PaddedBatches(data, pad_to), process, count)
     model.fit(
         data,
         steps_per_epoch=steps,
         shuffle=False,  # the order is the dataset's; Keras would shuffle whole batches
-        validation_data=validation,
-        validation_batch_size=validation_size,
         initial_epoch=first_epoch,
         epochs=config.epochs,
         callbacks=[*own, *callbacks],
@@ -106,6 +110,5 @@ def fit_epochs(
     )
 
 
-def _prepared(model: FraudMLP, part: Any) -> tuple[dict[str, Any], Any]:
-    """A split's rows as validation data, prepared once (``FraudMLP.prepare``)."""
-    return {PREPARED: model.prepare(part.x)}, part.y
+def _local(batches: PaddedBatches, process: int, processes: int) -> Any:
+    return batches if processes == 1 else ProcessSlice(batches, process, processes)

@@ -18,6 +18,9 @@ and fitting the model:
   step per compiled call: Keras 3.15's multi-step loop fails under
   ``MirroredStrategy`` ("You must feed a value for placeholder tensor",
   keras-team/keras#19246; a plain ``Sequential`` alike).
+- JAX on several processes (:mod:`fraudkeras.training.multihost`): one
+  ``DataParallel`` over every process's devices; each process feeds its own
+  part of every batch (``auto_shard_dataset=False``).
 - torch: nothing here; its worker processes split the batches
   (:mod:`fraudkeras.training.torch_workers`), and in each of them this context
   only records the group's size.
@@ -37,6 +40,7 @@ import keras
 
 from fraudkeras._core.devices import XLA_DEVICE_COUNT_FLAG, check_device_count, split_tensorflow_cpu
 from fraudkeras._core.errors import ParameterError
+from fraudkeras.training import multihost
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,10 @@ class Placement:
 
     devices: int = 1
     pad_to: int = 1
+    #: JAX on several processes (:mod:`fraudkeras.training.multihost`): how many,
+    #: and which one this is; each feeds its part of every global batch
+    processes: int = 1
+    process: int = 0
 
 
 def require_devices(devices: int) -> list[Any]:
@@ -53,7 +61,7 @@ def require_devices(devices: int) -> list[Any]:
     (saying how to get them) when it cannot. ``train`` asks before loading data."""
     backend = keras.backend.backend()
     check_device_count(devices)
-    if devices == 1 or backend == "torch":
+    if devices == 1 or backend == "torch" or multihost.current() is not None:
         return []
     return _jax_devices(devices) if backend == "jax" else _tensorflow_devices(devices)
 
@@ -62,6 +70,11 @@ def require_devices(devices: int) -> list[Any]:
 def data_parallel(devices: int) -> Iterator[Placement]:
     """Train on ``devices`` devices of the active backend inside this context;
     1 changes nothing."""
+    group = multihost.current()
+    if group is not None:  # every process's devices, whatever ``devices`` says
+        with _jax_data_parallel(keras.distribution.list_devices(), sharded=True):
+            yield Placement(group.devices, group.devices, group.processes, group.process)
+        return
     chosen = require_devices(devices)
     if devices == 1:
         yield Placement()
@@ -87,9 +100,12 @@ def _jax_devices(devices: int) -> list[Any]:
 
 
 @contextlib.contextmanager
-def _jax_data_parallel(devices: list[Any]) -> Iterator[None]:
+def _jax_data_parallel(devices: list[Any], sharded: bool = False) -> Iterator[None]:
+    """``sharded``: each process feeds its own part of every batch already (Keras
+    would otherwise insist on a ``tf.data.Dataset`` to shard itself)."""
     previous = keras.distribution.distribution()
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    parallel = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=not sharded)
+    keras.distribution.set_distribution(parallel)
     try:
         yield
     finally:

@@ -18,7 +18,13 @@ import keras
 import numpy as np
 
 from fraudkeras._core import interrupts
-from fraudkeras._core.errors import BackendError, OutputError, ParameterError, TrainingError
+from fraudkeras._core.errors import (
+    BackendError,
+    DataError,
+    OutputError,
+    ParameterError,
+    TrainingError,
+)
 from fraudkeras._core.files import check_output_dir, remove_stale_scratch
 from fraudkeras._core.provenance import peak_rss_mb
 from fraudkeras.analysis.drift import REFERENCE_FILE, reference_for
@@ -34,7 +40,7 @@ from fraudkeras.modeling.seeding import seed_everything
 from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder, data_record, stream_data_record, write_run_folder
-from fraudkeras.training import torch_workers
+from fraudkeras.training import multihost, torch_workers
 from fraudkeras.training.callbacks import EpochTimer, InterruptCheck
 from fraudkeras.training.epochs import EpochEnd, fit_epochs
 from fraudkeras.training.parallel import (
@@ -127,22 +133,40 @@ def train(
     one device within float rounding (``metrics["devices"]`` records it): JAX
     and TensorFlow in this process (:mod:`fraudkeras.training.parallel`), torch
     in worker processes (:mod:`fraudkeras.training.torch_workers`; a process
-    started by ``torchrun`` joins its group).
+    started by ``torchrun`` joins its group). Under JAX, a process started with
+    ``KERAS_DISTRIBUTION_*`` set joins that multi-process group and trains on
+    all its devices (:mod:`fraudkeras.training.multihost`).
     """
     try:
         config = TrainConfig(**options)
     except TypeError as error:
         raise ParameterError(f"train(): {error}") from error
+    group = multihost.join()  # JAX on several processes: before any JAX computation
     require_devices(devices)  # before loading data
     if out is not None:
         check_output_dir(Path(out), force=force)
     output = _Output(None if out is None else Path(out), force, report, plots, verbose, callbacks)
     output.devices = torch_workers.check_devices(devices)
+    if group is not None:
+        _in_group(output, group, devices)
     if torch_workers.launches(devices):
         table = _load(data, stream)  # a bad table fails here, before any worker starts
         return torch_workers.launch_train(table, output, config, isinstance(table, str))
     with torch_workers.group(output):
         return _train(_load(data, stream), config, output)
+
+
+def _in_group(output: _Output, group: multihost.Group, devices: int) -> None:
+    """A JAX multi-process run: all the group's devices; only process 0 writes."""
+    if devices not in (1, group.devices):
+        raise ParameterError(
+            f"devices={devices}: this process is one of {group.processes} with "
+            f"{group.devices} devices in all; leave devices at 1 or set it to {group.devices}"
+        )
+    output.devices, output.primary = group.devices, group.process == 0
+    if not output.primary:
+        output.verbose, output.report = 0, False
+        log.setLevel(logging.WARNING)
 
 
 def _load(data: str | os.PathLike[str] | Transactions, stream: bool) -> Transactions | str:
@@ -175,6 +199,7 @@ def resume(
     with the same seed would have. ``devices`` as for :func:`train` (it may
     differ from the interrupted run's).
     """
+    group = multihost.join()  # JAX on several processes: before any JAX computation
     devices = torch_workers.check_devices(devices)
     require_devices(devices)
     target = Path(run_dir)
@@ -182,7 +207,7 @@ def resume(
     record, state = checkpoint.load(partial)
     if target.exists():
         raise OutputError(f"{target}: exists already; there is nothing to resume")
-    if torch_workers.writes_output():
+    if torch_workers.writes_output() and (group is None or group.process == 0):
         remove_stale_scratch(partial)  # a checkpoint save cut short by a kill
     if record["backend"] != keras.backend.backend():
         raise BackendError(
@@ -194,6 +219,8 @@ def resume(
     streamed = bool(record["fingerprint"].get("stream"))
     table = str(source) if streamed else load_transactions(source)
     output = _Output(target, False, report, plots, verbose, callbacks, devices)
+    if group is not None:
+        _in_group(output, group, devices)
     if torch_workers.launches(devices):
         given = data if data is None or isinstance(data, str) else str(data)
         return torch_workers.launch_train(table, output, config, streamed, target, given)
@@ -229,11 +256,12 @@ def _train(
         "fingerprint": loaded.fingerprint,
         "config": asdict(config),
     }
+    shard = _own_shard(loaded.streamed, config)
     with data_parallel(output.devices) as placement:
         model = build_model(config, weights, parts.train.x, loaded.streamed)
         started = time.perf_counter()
         state, epoch_seconds = _fit_epochs(
-            model, parts, config, output, record, resume_from, loaded.streamed, placement
+            model, parts, config, output, record, resume_from, loaded.streamed, placement, shard
         )
         train_seconds = time.perf_counter() - started
 
@@ -284,6 +312,42 @@ def _prepare(table: Transactions | str, config: TrainConfig) -> _Data:
     return _Data(found.table.source, str(table), found.fingerprint, streamed=streamed)
 
 
+def _own_shard(
+    streamed: StreamSplit | None, config: TrainConfig
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """JAX on several processes, a streamed table of at least as many files as
+    processes: this process's training rows, in memory (file ``i`` of the table's
+    sorted files goes to process ``i % processes``), and the group's steps per
+    epoch (the most any process needs for its shard). None otherwise: then every
+    process reads the global batches and feeds its slice of each."""
+    group = multihost.current()
+    if group is None or streamed is None or len(streamed.files()) < group.processes:
+        return None
+    local = config.batch_size // group.processes
+    if config.batch_size % group.processes or local % group.local_devices:
+        raise ParameterError(
+            f"batch_size {config.batch_size}: with each of {group.processes} processes "
+            f"reading its own files, it must be a multiple of {group.devices} (devices)"
+        )
+    own = multihost.shard_files(streamed.files(), group)
+    xs, ys = [], []
+    for _, x, y in streamed.train_chunks(own):
+        xs.append(x)
+        ys.append(y)
+    if not sum(len(y) for y in ys):
+        raise DataError(
+            f"process {group.process} of {group.processes}: its files of "
+            f"{streamed.scan.table.source} hold no training rows"
+        )
+    x_own, y_own = np.concatenate(xs), np.concatenate(ys)
+    steps = multihost.largest(math.ceil(len(y_own) / local))
+    log.info(
+        "process %d of %d: %d training rows from %d of %d files, %d steps an epoch",
+        group.process, group.processes, len(y_own), len(own), len(streamed.files()), steps,
+    )  # fmt: skip
+    return x_own, y_own, steps
+
+
 def _split_memory(loaded: _Data, config: TrainConfig) -> Split:
     assert loaded.transactions is not None
     return split(loaded.transactions, config.split, config.split_seed)
@@ -323,6 +387,7 @@ def _fit_epochs(
     resume_from: checkpoint.TrainingState | None,
     streamed: StreamSplit | None = None,
     placement: Placement | None = None,
+    shard: tuple[np.ndarray, np.ndarray, int] | None = None,
 ) -> tuple[checkpoint.TrainingState, list[float]]:
     """Fit one epoch at a time, checkpointing and stopping early; leaves the
     model with the best epoch's weights."""
@@ -355,9 +420,11 @@ def _fit_epochs(
     if state.epochs_done < config.epochs and not state.stopped:
         own = [keras.callbacks.TerminateOnNaN(), timer, InterruptCheck()]
         callbacks = [*own, *output.callbacks, EpochEnd(end_of_epoch)]
+        placed = placement or Placement()
         fit_epochs(
             model, parts, config, state.epochs_done, callbacks, output.verbose,
-            streamed=streamed, pad_to=(placement or Placement()).pad_to,
+            streamed=streamed, pad_to=placed.pad_to,
+            processes=(placed.process, placed.processes), shard=shard,
         )  # fmt: skip
         interrupts.check()
     best_weights = best[0]

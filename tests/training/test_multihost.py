@@ -1,0 +1,164 @@
+"""JAX on several processes (``keras.distribution.initialize``): two processes on
+127.0.0.1, each reading its own Parquet files, against an independent one-process
+reference fed the same global batches.
+
+The 3,000-row table is written as four files of 750 rows; process ``p`` reads
+files ``p`` and ``p + 2`` (file ``i`` -> process ``i % 2``). The stratified split
+over all files gives each process about 1,050 training rows, unevenly, so the
+last global batches hold fewer rows of one process than of the other.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import only_backend
+
+jax_only = only_backend("jax")
+
+OPTIONS = {"epochs": 1, "batch_size": 128, "seed": 7}
+PROCESSES = 2
+#: Measured: max |weight(2 processes) - weight(reference)| 6.0e-8 after one epoch
+#: (float32 rounding: the reference sums each global batch's rows in another
+#: order). Tolerance: a few times that.
+WEIGHT_ATOL = 3e-7
+
+
+@pytest.fixture(scope="module")
+def files(small_frame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("four-files")
+    for i in range(4):
+        small_frame[i * 750 : (i + 1) * 750].write_parquet(folder / f"part-{i}.parquet")
+    return folder
+
+
+def _environment(process: int, port: int) -> dict[str, str]:
+    path = os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH")]))
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "KERAS_BACKEND": "jax",
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port},127.0.0.1:{port + 1}",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": str(PROCESSES),
+        "KERAS_DISTRIBUTION_PROCESS_ID": str(process),
+    }
+
+
+def _reference(files: Path) -> list[np.ndarray]:
+    """One process, the plain Keras path (no distribution, no mask): the same
+    seeded model, fed global batches built here the documented way: process
+    ``p``'s training rows (its files, in table order) in the order
+    ``default_rng([seed, epoch, p]).permutation``, ``batch_size / 2`` of them a
+    step, concatenated process 0 first; a process whose rows have run out adds
+    none."""
+    from fraudkeras.data.class_weights import class_weights
+    from fraudkeras.data.streaming import open_table, scan, split_stream
+    from fraudkeras.modeling.features import PREPARED, apply_numpy
+    from fraudkeras.runs.config import TrainConfig
+    from fraudkeras.training.train import build_model
+
+    config = TrainConfig(**OPTIONS)
+    found = scan(open_table(files), config.split, config.split_seed)
+    streamed = split_stream(found, lambda x: apply_numpy(x, config.features))
+    labels = np.repeat([0, 1], [streamed.n_train - streamed.train_frauds, streamed.train_frauds])
+    weights = class_weights(labels, config.class_weight)
+    model = build_model(config, weights, streamed.split.train.x, streamed)
+    paths = sorted(files.glob("*.parquet"))
+    local = config.batch_size // PROCESSES
+    shards = []
+    for p in range(PROCESSES):
+        mine = set(paths[p::PROCESSES])
+        parts = [(x, y) for chunk, x, y in streamed.train_chunks() if chunk.path in mine]
+        x, y = np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
+        order = np.random.default_rng([config.seed, 0, p]).permutation(len(y))
+        shards.append((model.prepare(x)[order], y[order]))
+    steps = max(math.ceil(len(y) / local) for _, y in shards)
+    batches = [
+        (
+            {PREPARED: np.concatenate([x[s * local : (s + 1) * local] for x, _ in shards])},
+            np.concatenate([y[s * local : (s + 1) * local] for _, y in shards]),
+        )
+        for s in range(steps)
+    ]
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self) -> int:
+            return len(batches)
+
+        def __getitem__(self, index: int):
+            return batches[index]
+
+    model.fit(Batches(), epochs=1, shuffle=False, verbose=0)
+    return model.get_weights()
+
+
+@jax_only
+def test_two_processes_each_reading_its_own_files(files: Path, tmp_path: Path) -> None:
+    from fraudkeras.modeling.model import load_model
+    from fraudkeras.training.torch_workers import free_port
+
+    runs = [tmp_path / f"process-{p}" for p in range(PROCESSES)]
+    port = free_port()
+    started = time.perf_counter()
+    processes = []
+    for p, folder in enumerate(runs):
+        folder.mkdir()
+        command = [
+            sys.executable, "-m", "fraudkeras", "train", "--backend", "jax",
+            "--data", str(files), "--out", str(folder / "run"), "--quiet", "--no-report",
+            *[f"--{k.replace('_', '-')}={v}" for k, v in OPTIONS.items()],
+        ]  # fmt: skip
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+        processes.append(subprocess.Popen(command, env=_environment(p, port), **pipes))
+    reference = _reference(files)  # while the two processes train
+    results = [process.communicate(timeout=300) for process in processes]
+    seconds = time.perf_counter() - started
+    for process, (_, stderr) in zip(processes, results, strict=True):
+        assert process.returncode == 0, stderr
+    out = runs[0] / "run"
+    assert f"run saved to {out}" in results[0][0]
+    assert list(runs[1].iterdir()) == []  # process 1 trains and writes nothing
+    assert sorted(p.name for p in runs[0].iterdir()) == ["run"]  # no checkpoint left
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["devices"] == PROCESSES and metrics["epochs_run"] == 1
+
+    trained = load_model(out / "model.keras").get_weights()
+    gap = max(float(np.max(np.abs(a - b))) for a, b in zip(trained, reference, strict=True))
+    print(f"two processes and the reference: {seconds:.1f} s; largest weight gap {gap:.2e}")
+    assert gap <= WEIGHT_ATOL
+
+
+def test_a_shard_s_local_batches_are_padded_and_masked() -> None:
+    """Local batches of exactly ``batch_size`` rows for ``steps`` steps: the shard's
+    rows once each in its own seeded order, then masked copies."""
+    from fraudkeras.data.batches import ShardBatches
+
+    x, y = np.arange(10, dtype=np.float32)[:, None], np.arange(10)
+    batches = ShardBatches(x, y, batch_size=4, seed=3, process=1, steps=4)
+    got = [batches[i] for i in range(len(batches))]
+    assert len(got) == 4 and all(len(b[1]) == 4 for b in got)
+    masks = np.concatenate([b[2] for b in got])
+    real = np.concatenate([b[1] for b in got])[masks == 1]
+    np.testing.assert_array_equal(real, np.random.default_rng([3, 0, 1]).permutation(10))
+    assert masks.sum() == 10 and not got[3][2].any()  # the fourth step: padding only
+    assert not np.array_equal(ShardBatches(x, y, 4, 3, 0, 4)[0][1], got[0][1])
+
+
+def test_each_process_feeds_its_slice_of_a_padded_batch() -> None:
+    from fraudkeras.data.batches import PaddedBatches, ProcessSlice
+
+    x, y = np.arange(7, dtype=np.float32)[:, None], np.arange(7)
+    padded = PaddedBatches([(x, y)], 2)  # one batch of 7 rows
+    slices = [ProcessSlice(padded, p, 2)[0] for p in range(2)]
+    np.testing.assert_array_equal(np.concatenate([s[1] for s in slices]), padded[0][1])
+    np.testing.assert_array_equal(slices[1][2], [1, 1, 1, 0])
