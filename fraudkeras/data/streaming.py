@@ -1,7 +1,7 @@
 """Tables larger than memory: many Parquet files, read a chunk of rows at a time.
 
 A :class:`ParquetTable` is a folder or glob of Parquet files, cut into chunks
-at the files' row-group boundaries (:func:`~fraudkeras.data.parquet_footer.row_group_rows`):
+at the files' row-group boundaries (:func:`row_group_rows`, from pyarrow's metadata):
 consecutive row groups of a file up to :data:`CHUNK_ROWS` rows make one chunk,
 and a row group larger than that is a chunk by itself, so a chunk's size is
 bounded by ``max(CHUNK_ROWS, the files' largest row group)``. Each chunk is read
@@ -49,7 +49,6 @@ import numpy as np
 import polars as pl
 
 from fraudkeras._core.errors import DataError
-from fraudkeras.data.parquet_footer import row_group_rows
 from fraudkeras.data.schema import FEATURES, LABEL, validate_frame
 from fraudkeras.data.splits import HOLDOUT_FRACTION, SPLIT_KINDS, Part, Split
 from fraudkeras.data.tables import read_errors
@@ -114,6 +113,15 @@ def is_multi_file(source: Any) -> bool:
         return False
     text = str(source)
     return Path(text).expanduser().is_dir() or any(c in text for c in "*?[")
+
+
+def row_group_rows(path: str | os.PathLike[str]) -> list[int]:
+    """The number of rows of each of ``path``'s row groups, in file order (read
+    from the file's footer by pyarrow; polars has no row-group API)."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(path).metadata
+    return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
 
 
 def open_table(source: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -> ParquetTable:

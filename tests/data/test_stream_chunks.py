@@ -10,10 +10,9 @@ import polars as pl
 import pytest
 
 from fraudkeras._core.errors import DataError
-from fraudkeras.data.parquet_footer import row_group_rows
 from fraudkeras.data.schema import FEATURES
 from fraudkeras.data.stream_batches import epoch_batches
-from fraudkeras.data.streaming import open_table, scan, split_stream, uniform_hash
+from fraudkeras.data.streaming import open_table, row_group_rows, scan, split_stream, uniform_hash
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,7 @@ def grouped(small_frame: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.mark.parametrize("group", [1, 7, 100, 333, None])
-def test_row_group_rows_reads_the_footer(tmp_path: Path, group: int | None) -> None:
+def test_row_group_rows_are_the_written_row_groups(tmp_path: Path, group: int | None) -> None:
     n = 1000
     frame = pl.DataFrame({"a": np.arange(n), "b": np.linspace(0, 1, n), "c": ["x"] * n,
                           "d": [True, False] * (n // 2)})  # fmt: skip
@@ -39,8 +38,8 @@ def test_row_group_rows_reads_the_footer(tmp_path: Path, group: int | None) -> N
 def test_a_file_that_is_not_parquet_is_a_data_error(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     path.write_bytes(b"not a parquet file at all")
-    with pytest.raises(DataError, match="Parquet"):
-        row_group_rows(path)
+    with pytest.raises(DataError, match="not a readable Parquet file"):
+        open_table(path)
 
 
 def test_chunks_are_whole_row_groups_covering_every_row_once(
