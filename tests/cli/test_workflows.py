@@ -20,7 +20,8 @@ from helpers import BACKEND, REPO, only_backend, run_cli
 NOISE = ("absl", "oneDNN", "XNNPACK", "fully_quantize", "WARNING:", "I0000", "E0000")
 
 
-def _keras_load(backend: str, model: Path, keras_first: bool) -> subprocess.CompletedProcess:
+def _keras_load(backend: str, model: Path, keras_first: bool) -> subprocess.Popen[str]:
+    """A started process that loads ``model`` with plain Keras after both imports."""
     imports = "import keras, fraudkeras" if keras_first else "import fraudkeras, keras"
     code = (
         f"{imports}\nimport numpy as np\n"
@@ -28,9 +29,9 @@ def _keras_load(backend: str, model: Path, keras_first: bool) -> subprocess.Comp
         "x = np.load(__import__('sys').argv[1])\n"
         "print(type(m).__name__, keras.backend.backend(), float(m(x, return_logits=True)[0, 0]))"
     )
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-c", code, str(model.parent / "x.npy")],
-        capture_output=True, text=True, timeout=300,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**__import__("os").environ, "KERAS_BACKEND": backend},
     )  # fmt: skip
 
@@ -42,13 +43,14 @@ def test_plain_keras_load_model_works_after_import_fraudkeras(trained_run, tmp_p
     x = trained_run.split.test.x[:1].astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     expected = float(trained_run.model(x, return_logits=True)[0, 0])
-    for backend in (b for b in BACKENDS if is_installed(b)):
-        for keras_first in (False, True):
-            done = _keras_load(backend, model, keras_first)
-            assert done.returncode == 0, done.stderr[-2000:]
-            name, ran_under, logit = done.stdout.split()
-            assert (name, ran_under) == ("FraudMLP", backend)
-            assert float(logit) == pytest.approx(expected, abs=1e-5)
+    cases = [(b, first) for b in BACKENDS if is_installed(b) for first in (False, True)]
+    started = [_keras_load(backend, model, keras_first) for backend, keras_first in cases]
+    for (backend, _), process in zip(cases, started, strict=True):  # run side by side
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-2000:]
+        name, ran_under, logit = out.split()
+        assert (name, ran_under) == ("FraudMLP", backend)
+        assert float(logit) == pytest.approx(expected, abs=1e-5)
 
 
 def test_progress_bar_counts_every_epoch_and_the_terminal_stays_quiet(
