@@ -74,26 +74,25 @@ def fit_epochs(
     y, size = parts.train.y, config.batch_size
     data: Any
     own: list[keras.callbacks.Callback]
-    steps: int | None
     process, count = processes
     if shard is not None:
         shard_x, shard_y, shard_steps = shard
         local = ShardBatches(model.prepare(shard_x), shard_y, size // count, config.seed,
                              process, shard_steps, key=PREPARED)  # fmt: skip
-        data, own, steps = local, [local.callback()], None
+        data, own = local, [local.callback()]
     elif streamed is not None:
         # each chunk transformed and scaled once, in NumPy, as in-memory rows are
         stream = StreamBatches(streamed, size, config.seed, prepare=model.numpy_preparer(),
                                key=PREPARED)  # fmt: skip
-        data, own, steps = stream, [stream.callback()], None
+        data, own = stream, [stream.callback()]
     else:
         x = model.prepare(parts.train.x)  # transformed and scaled once, not at every step
         if keras.backend.backend() == "tensorflow":
             pipeline = TfEpochBatches(x, y, size, config.seed, key=PREPARED)
-            data, own, steps = pipeline.dataset, [pipeline.callback()], None
+            data, own = pipeline.dataset, [pipeline.callback()]
         else:
             batches = EpochBatches(x, y, size, config.seed, key=PREPARED)
-            own, steps = [batches.callback()], None
+            own = [batches.callback()]
             data = torch_loader(batches) if keras.backend.backend() == "torch" else batches
     if validate:
         own.insert(0, Validation(model, parts.validation.x, parts.validation.y))
@@ -101,7 +100,6 @@ def fit_epochs(
         data = _local(PaddedBatches(data, pad_to), process, count)
     model.fit(
         data,
-        steps_per_epoch=steps,
         shuffle=False,  # the order is the dataset's; Keras would shuffle whole batches
         initial_epoch=first_epoch,
         epochs=config.epochs,
