@@ -99,7 +99,7 @@ def torch_loader(batches: EpochBatches) -> Any:
             return len(batches)
 
     class Loader(DataLoader):
-        def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        def __iter__(self) -> Any:  # DataLoader's own iterator type, or Any without torch
             return iter(self.dataset)
 
     return Loader(Batches(), batch_size=None)
