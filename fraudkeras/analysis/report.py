@@ -54,7 +54,8 @@ def write_report(
 
     ``plots=False`` skips matplotlib (the report then has tables only).
     Importance is measured on the validation split (``repeats`` shuffles per
-    feature); errors are listed on the test split at the run's chosen threshold.
+    feature; a streamed run's bounded sample of it); errors are listed on the
+    test split at the run's chosen threshold.
     ``run_dir`` may be a :class:`RunFolder` already holding the split and model
     (training passes its own, so nothing is loaded twice); ``data`` says where
     the run's data is now.
@@ -77,13 +78,14 @@ def analyse(
 ) -> dict[str, Any]:
     """The report's numbers (also written as ``analysis.json``)."""
     threshold = float(metrics["tuned_threshold"])
-    test, part = run.test, run.split.test
+    test = run.test
+    assert test.rows is not None and test.times is not None  # RunFolder's predictions have them
     importance = permutation_importance(
         lambda x: fraud_probabilities(run.model, x), run.split.validation.x, run.split.validation.y,
         repeats=repeats, seed=run.config.get("seed", 0),
     )  # fmt: skip
     errors = error_analysis.top_errors(
-        part.rows, test.labels, test.probabilities, test.amounts, threshold, top=top
+        test.rows, test.labels, test.probabilities, test.amounts, threshold, top=top
     )
     _add_reasons(run, errors)
     return {
@@ -91,6 +93,7 @@ def analyse(
         "threshold_policy": recorded_policy(metrics),
         "importance": {
             "split": "validation",
+            "rows": len(run.split.validation.y),  # a streamed run's: a bounded sample
             "repeats": repeats,
             "baseline_pr_auc": importance.baseline_pr_auc,
             "features": importance.ranking(),
@@ -100,7 +103,7 @@ def analyse(
             test.labels, test.probabilities, test.amounts, threshold
         ),
         "precision_at_k_per_day": error_analysis.precision_at_k_per_day(
-            test.labels, test.probabilities, part.x[:, FEATURES.index("Time")], k=alerts_per_day
+            test.labels, test.probabilities, test.times, k=alerts_per_day
         ),
     }
 
@@ -108,12 +111,11 @@ def analyse(
 def _add_reasons(run: RunFolder, errors: dict[str, list[dict[str, Any]]]) -> None:
     """For each listed mistake, the two features that pushed it the wrong way
     (up for a false alarm, down for a missed fraud), by integrated gradients."""
-    position = {int(row): i for i, row in enumerate(run.split.test.rows)}
     for kind, sign in (("false_positives", 1.0), ("false_negatives", -1.0)):
         listed = errors[kind]
         if not listed:
             continue
-        x = run.split.test.x[[position[item["row"]] for item in listed]]
+        x = run.features_of(np.array([item["row"] for item in listed], np.int64))
         for item, contributions in zip(listed, attributions(run.model, x), strict=True):
             order = np.argsort(-sign * contributions)[:2]
             item["pushed_by"] = [

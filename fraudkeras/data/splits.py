@@ -37,6 +37,12 @@ class Part:
         amounts up to 25,691.16 are exact in float32 to 0.002."""
         return np.round(self.x[:, _AMOUNT_COLUMN].astype(np.float64), 2)
 
+    @property
+    def times(self) -> np.ndarray:
+        """Each transaction's ``Time`` (seconds; whole seconds are exact in float32
+        up to 2**24, 194 days)."""
+        return self.x[:, _TIME_COLUMN].astype(np.float64)
+
     def summary(self) -> dict[str, int]:
         return {"rows": len(self.y), "frauds": int(self.y.sum())}
 

@@ -1,7 +1,7 @@
-"""Training batches streamed from a :class:`~fraudkeras.data.streaming.ParquetTable`.
+"""Training batches streamed from a :class:`~fraudkeras.data.parquet_table.ParquetTable`.
 
 Epoch ``e``'s order is a pure function of ``(seed, e)``: ``default_rng([seed, e])``
-permutes the chunks (runs of whole row groups, :func:`~fraudkeras.data.streaming.open_table`),
+permutes the chunks (runs of whole row groups, :func:`~fraudkeras.data.parquet_table.open_table`),
 then the training rows of consecutive chunks (of that order) holding at least
 ``buffer_rows`` table rows (:data:`BUFFER_ROWS`) fill a shuffle buffer, which the
 same generator permutes; batches are cut from the buffer, and the rows left over
@@ -12,12 +12,11 @@ and a resumed run replays the order exactly.
 With ``prepare`` (:meth:`~fraudkeras.modeling.model.FraudMLP.numpy_preparer`), each
 buffer's rows are transformed and scaled once, in NumPy, and the batches are
 prepared rows (fit wraps them as ``{PREPARED: rows}``), so a streamed step is the
-in-memory path's step. ``read_ahead`` > 0 reads and splits that many chunks in a
-background thread while the current buffer is trained on (polars releases the
-GIL while it decodes); the order does not depend on it. It is off by default
-(:data:`READ_AHEAD`): on the shared 2-core benchmark machine no gain was
-measured in real runs, and each chunk in flight holds another chunk's rows
-(TensorFlow's 10x peak RSS was ~1,360 MB with 2, ~1,330 MB without).
+in-memory path's step. The next buffer is read, split, prepared and permuted
+in a background thread (:data:`BUFFERS_AHEAD`) while the current one is trained
+on: polars and NumPy release the GIL, so on a 10x epoch that work (~1.9 s of
+~5 s, mostly Parquet decoding) runs beside training instead of between its
+steps; the order does not depend on it, and it holds one more buffer.
 
 A ``keras.utils.PyDataset`` is random-access, but ``fit`` reads it in order: an
 out-of-order index (Keras peeks at batch 0 before the epoch) restarts the epoch.
@@ -25,56 +24,100 @@ out-of-order index (Keras peeks at batch 0 before the epoch) restarts the epoch.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections import deque
+import threading
 from collections.abc import Callable, Generator
-from concurrent.futures import Future, ThreadPoolExecutor
+from queue import Empty, Full, Queue
 from typing import Any
 
 import keras
 import numpy as np
 
 from fraudkeras.data.batches import SetEpoch, _native
-from fraudkeras.data.schema import N_FEATURES
-from fraudkeras.data.streaming import CHUNK_ROWS, TRAIN, Chunk, StreamSplit
+from fraudkeras.data.parquet_table import CHUNK_ROWS
+from fraudkeras.data.streaming import StreamSplit
 
 #: table rows per shuffle buffer (at least; a buffer is whole chunks)
 BUFFER_ROWS = 4 * CHUNK_ROWS
-#: chunks read ahead in a background thread (off: see the module docstring)
-READ_AHEAD = 0
+#: shuffle buffers made ahead in a background thread (see the module docstring)
+BUFFERS_AHEAD = 1
 
 Prepare = Callable[[np.ndarray], np.ndarray]
 Batches = Generator[tuple[np.ndarray, np.ndarray], None, None]
 
 
-def _train_part(streamed: StreamSplit, chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
-    table, assignment = streamed.scan.table, streamed.scan.assignment
-    x, y = table.read(chunk)
-    positions = np.arange(chunk.start, chunk.start + chunk.rows)
-    keep = assignment.parts(positions, x[:, 0]) == TRAIN
-    return x[keep].astype(np.float32), y[keep]
+def _buffers(
+    streamed: StreamSplit,
+    batch_size: int,
+    rng: np.random.Generator,
+    groups: list[list[int]],
+    prepare: Prepare | None,
+) -> Batches:
+    """The epoch's shuffle buffers, each a whole number of batches but the last:
+    the training rows of a group of chunks plus the previous buffer's leftover,
+    prepared, permuted."""
+    carry_x: np.ndarray | None = None
+    carry_y = np.zeros(0, np.int32)
+    for number, group in enumerate(groups):
+        pieces = [streamed.train_part(streamed.scan.table.chunks[index]) for index in group]
+        x = np.concatenate([p[0] for p in pieces])
+        y = np.concatenate([p[1] for p in pieces])
+        del pieces
+        if prepare is not None:
+            x = prepare(x)
+        if carry_x is None:
+            carry_x = np.zeros((0, x.shape[1]), x.dtype)
+        buffer_x, buffer_y = np.concatenate([carry_x, x]), np.concatenate([carry_y, y])
+        del x, y
+        shuffle = rng.permutation(len(buffer_y))
+        buffer_x, buffer_y = buffer_x[shuffle], buffer_y[shuffle]
+        last = number == len(groups) - 1
+        whole = len(buffer_y) if last else len(buffer_y) // batch_size * batch_size
+        carry_x, carry_y = buffer_x[whole:], buffer_y[whole:]
+        yield buffer_x[:whole], buffer_y[:whole]
 
 
-def _chunks_read(streamed: StreamSplit, order: np.ndarray, read_ahead: int) -> Batches:
-    """The training rows of ``order``'s chunks, in order, ``read_ahead`` read ahead."""
-    chunks = [streamed.scan.table.chunks[int(index)] for index in order]
-    if read_ahead <= 0:
-        for chunk in chunks:
-            yield _train_part(streamed, chunk)
+def _ahead(source: Batches, depth: int) -> Batches:
+    """``source``'s items, produced ``depth`` ahead in a background thread (so
+    reading and preparing the next buffer overlaps training on this one: polars
+    and NumPy release the GIL); its errors are raised here, in order."""
+    if depth <= 0:
+        yield from source
         return
-    with ThreadPoolExecutor(1, thread_name_prefix="fraudkeras-read") as pool:
-        pending: deque[Future[tuple[np.ndarray, np.ndarray]]] = deque()
-        upcoming = iter(chunks)
+    queue: Queue[tuple[Any, Any] | BaseException | None] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
         try:
-            for chunk in upcoming:
-                pending.append(pool.submit(_train_part, streamed, chunk))
-                if len(pending) > read_ahead:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:  # an abandoned epoch: drop what was not started
-            for future in pending:
-                future.cancel()
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(None)
+        except BaseException as error:  # handed to the consumer, raised there
+            queue.put(error)
+        finally:
+            source.close()
+
+    producer = threading.Thread(target=produce, name="fraudkeras-buffers", daemon=True)
+    producer.start()
+    try:
+        while (item := queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:  # an abandoned epoch: stop the producer, free what it holds
+        stop.set()
+        while producer.is_alive():
+            with contextlib.suppress(Empty):
+                queue.get(timeout=0.1)
+        producer.join()
 
 
 def epoch_batches(
@@ -84,45 +127,27 @@ def epoch_batches(
     epoch: int,
     prepare: Prepare | None = None,
     buffer_rows: int = BUFFER_ROWS,
-    read_ahead: int | None = None,
+    ahead: int | None = None,
 ) -> Batches:
     """Epoch ``epoch``'s training batches, in order (prepared rows with ``prepare``;
-    ``read_ahead`` chunks read in the background, :data:`READ_AHEAD` if None)."""
+    ``ahead`` buffers made in the background, :data:`BUFFERS_AHEAD` if None)."""
     table = streamed.scan.table
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(table.chunks))
     sizes = np.array([table.chunks[int(index)].rows for index in order])
-    groups, at = [], 0  # [start, end) of order: whole chunks, >= buffer_rows table rows
+    groups, at = [], 0  # whole chunks of ``order``, >= buffer_rows table rows each
     while at < len(order):
-        end = at + 1 + int(np.searchsorted(np.cumsum(sizes[at:]), buffer_rows))
-        groups.append((at, min(end, len(order))))
-        at = groups[-1][1]
-    width = N_FEATURES if prepare is None else None
-    carry_x: np.ndarray | None = None
-    carry_y = np.zeros(0, np.int32)
-    read = _chunks_read(streamed, order, READ_AHEAD if read_ahead is None else read_ahead)
+        end = min(len(order), at + 1 + int(np.searchsorted(np.cumsum(sizes[at:]), buffer_rows)))
+        groups.append([int(index) for index in order[at:end]])
+        at = end
+    buffers = _buffers(streamed, batch_size, rng, groups, prepare)
+    made = _ahead(buffers, BUFFERS_AHEAD if ahead is None else ahead)
     try:
-        for number, (first, last_chunk) in enumerate(groups):
-            pieces = [next(read) for _ in range(first, last_chunk)]
-            x = np.concatenate([p[0] for p in pieces])
-            y = np.concatenate([p[1] for p in pieces])
-            del pieces
-            if prepare is not None:
-                x = prepare(x)
-            if carry_x is None:
-                carry_x = np.zeros((0, width or x.shape[1]), x.dtype)
-            buffer_x, buffer_y = np.concatenate([carry_x, x]), np.concatenate([carry_y, y])
-            del x, y
-            shuffle = rng.permutation(len(buffer_y))
-            buffer_x, buffer_y = buffer_x[shuffle], buffer_y[shuffle]
-            last = number == len(groups) - 1
-            whole = len(buffer_y) if last else len(buffer_y) // batch_size * batch_size
-            for start in range(0, whole, batch_size):
-                end = min(start + batch_size, whole)
-                yield buffer_x[start:end], buffer_y[start:end]
-            carry_x, carry_y = buffer_x[whole:], buffer_y[whole:]
+        for buffer_x, buffer_y in made:
+            for start in range(0, len(buffer_y), batch_size):
+                yield buffer_x[start : start + batch_size], buffer_y[start : start + batch_size]
     finally:
-        read.close()
+        made.close()
 
 
 class StreamBatches(keras.utils.PyDataset):

@@ -28,11 +28,14 @@ from fraudkeras.metrics.thresholds import (
 
 @dataclass(frozen=True)
 class Predictions:
-    """One split's labels, fraud probabilities and amounts."""
+    """One split's labels, fraud probabilities and amounts; where the report needs
+    them, also each row's ``Time`` and position in the table."""
 
     labels: np.ndarray
     probabilities: np.ndarray
     amounts: np.ndarray
+    times: np.ndarray | None = None
+    rows: np.ndarray | None = None
 
 
 def at_threshold(

@@ -16,15 +16,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from fraudkeras._core.errors import DataError
 from fraudkeras._core.files import atomic_dir, read_json, write_json
 from fraudkeras._core.provenance import environment
 from fraudkeras._core.quiet import c_output_silenced
-from fraudkeras.data.splits import Part, Split, split
+from fraudkeras.data.splits import Split, split
+from fraudkeras.data.streaming import StreamSplit
 from fraudkeras.data.tables import SOURCES, Transactions, load_transactions
 from fraudkeras.metrics.classification import Predictions
 from fraudkeras.runs import layout
 from fraudkeras.runs.config import TrainConfig
+from fraudkeras.runs.scoring import predictions, streamed_predictions
 
 if TYPE_CHECKING:
     from fraudkeras.modeling.model import FraudMLP
@@ -96,12 +100,20 @@ class RunFolder:
 
     @classmethod
     def of_trained(
-        cls, path: Path, *, transactions: Transactions | None, split: Split, model: FraudMLP
+        cls,
+        path: Path,
+        *,
+        transactions: Transactions | None,
+        split: Split,
+        model: FraudMLP,
+        holdout: tuple[Predictions, Predictions] | None = None,
     ) -> RunFolder:
-        """A run that this process has just trained: its data, split and model are
-        taken from memory instead of being loaded again."""
+        """A run that this process has just trained: its data, split, model and
+        predictions are taken from memory instead of being loaded again."""
         run = cls(path)
         run.__dict__.update(split=split, model=model)
+        if holdout is not None:
+            run.__dict__.update(holdout=holdout)
         if transactions is not None:
             run.__dict__.update(transactions=transactions)
         run._fingerprint = run.data_record.get("fingerprint")
@@ -219,16 +231,20 @@ class RunFolder:
 
     @cached_property
     def split(self) -> Split:
-        config = self.train_config
+        """The run's split; for a streamed run, bounded samples of its parts."""
         if self.streamed:
-            return self._stream_split(config)
+            return self.stream_split.split
+        config = self.train_config
         return split(self.transactions, config.split, config.split_seed)
 
-    def _stream_split(self, config: TrainConfig) -> Split:
-        """A streamed run's split: validation, test and the training sample, read
-        in two passes over its Parquet files, fingerprint checked."""
-        from fraudkeras.data.streaming import open_table, scan, split_stream
+    @cached_property
+    def stream_split(self) -> StreamSplit:
+        """A streamed run's split, from two passes over its Parquet files
+        (fingerprint checked)."""
+        from fraudkeras.data.parquet_table import open_table
+        from fraudkeras.data.streaming import scan, split_stream
 
+        config = self.train_config
         found = scan(open_table(self._data_source()), config.split, config.split_seed)
         recorded = self.data_record.get("fingerprint")
         self._fingerprint = found.fingerprint
@@ -239,7 +255,7 @@ class RunFolder:
                     "(fingerprint differs); pass data= the training files"
                 )
             log.warning("data differs from what %s was trained on", self.path)
-        return split_stream(found).split
+        return split_stream(found)
 
     @cached_property
     def model(self) -> FraudMLP:
@@ -247,16 +263,28 @@ class RunFolder:
 
         return load_model(self.path / layout.MODEL_FILE)
 
-    def predictions(self, part: Part) -> Predictions:
-        """The model's probabilities on one part of the split."""
-        from fraudkeras.modeling.model import fraud_probabilities
-
-        return Predictions(part.y, fraud_probabilities(self.model, part.x), part.amounts)
-
     @cached_property
+    def holdout(self) -> tuple[Predictions, Predictions]:
+        """The model's predictions on validation and test, each part whole (a
+        streamed run's in one more pass over its files)."""
+        if self.streamed:
+            return streamed_predictions(self.model, self.stream_split)
+        return predictions(self.model, self.split.validation), predictions(
+            self.model, self.split.test
+        )
+
+    @property
     def validation(self) -> Predictions:
-        return self.predictions(self.split.validation)
+        return self.holdout[0]
 
-    @cached_property
+    @property
     def test(self) -> Predictions:
-        return self.predictions(self.split.test)
+        return self.holdout[1]
+
+    def features_of(self, rows: np.ndarray) -> np.ndarray:
+        """The raw features (float32) of test rows, by their positions in the table."""
+        if self.streamed:
+            return self.stream_split.scan.table.rows_at(rows).astype(np.float32)
+        test = self.split.test
+        position = {int(row): i for i, row in enumerate(test.rows)}
+        return test.x[[position[int(row)] for row in rows]]

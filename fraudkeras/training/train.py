@@ -29,17 +29,19 @@ from fraudkeras._core.files import check_output_dir, remove_stale_scratch
 from fraudkeras._core.provenance import peak_rss_mb
 from fraudkeras.analysis.drift import REFERENCE_FILE, reference_for
 from fraudkeras.data.class_weights import ClassWeights, class_weights
+from fraudkeras.data.parquet_table import is_multi_file, open_table
 from fraudkeras.data.splits import Split, split
-from fraudkeras.data.streaming import StreamSplit, is_multi_file, open_table, scan, split_stream
+from fraudkeras.data.streaming import StreamSplit, scan, split_stream
 from fraudkeras.data.streaming import summary as stream_summary
 from fraudkeras.data.tables import TableTooLarge, Transactions, load_transactions
 from fraudkeras.metrics.classification import Predictions, evaluate_predictions
 from fraudkeras.modeling.features import apply_numpy
-from fraudkeras.modeling.model import FraudMLP, fraud_probabilities
+from fraudkeras.modeling.model import FraudMLP
 from fraudkeras.modeling.seeding import seed_everything
 from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder, data_record, stream_data_record, write_run_folder
+from fraudkeras.runs.scoring import predictions, streamed_predictions
 from fraudkeras.training import multihost, torch_workers
 from fraudkeras.training.callbacks import EpochTimer, InterruptCheck
 from fraudkeras.training.epochs import EpochEnd, fit_epochs
@@ -69,8 +71,10 @@ class TrainedRun:
     data: dict[str, Any]
     run_dir: Path | None = None
     report_dir: Path | None = None
-    #: a streamed table's split (``split.train`` is then a bounded sample)
+    #: a streamed table's split (the parts in ``split`` are then bounded samples)
     streamed: StreamSplit | None = None
+    #: the predictions on validation and test, whole (streamed or not)
+    holdout: tuple[Predictions, Predictions] | None = None
 
 
 @dataclass
@@ -128,7 +132,9 @@ def train(
     only). ``callbacks`` are extra Keras callbacks, passed to every epoch's ``fit``.
     ``stream=True`` (automatic for a folder or glob of Parquet files, and for a
     Parquet file too large for memory) streams the training rows
-    (:mod:`fraudkeras.data.streaming`). ``devices``: train data-parallel on that
+    (:mod:`fraudkeras.data.streaming`; validation and test are scored whole in
+    a pass of their own, :mod:`fraudkeras.runs.scoring`, and each epoch's
+    validation runs on a bounded sample of them). ``devices``: train data-parallel on that
     many devices, each global batch split across them, with the same result as
     one device within float rounding (``metrics["devices"]`` records it): JAX
     and TensorFlow in this process (:mod:`fraudkeras.training.parallel`), torch
@@ -265,6 +271,10 @@ def _train(
         )
         train_seconds = time.perf_counter() - started
 
+    if loaded.streamed is not None:
+        holdout = streamed_predictions(model, loaded.streamed)
+    else:
+        holdout = (predictions(model, parts.validation), predictions(model, parts.test))
     metrics = {
         "backend": keras.backend.backend(),
         "split": config.split,
@@ -275,11 +285,7 @@ def _train(
         "devices": output.devices,
         "epochs_run": state.epochs_done,
         "best_epoch": state.best_epoch + 1,
-        **evaluate_predictions(
-            _predictions(model, parts.validation),
-            _predictions(model, parts.test),
-            config.threshold_policy(),
-        ),
+        **evaluate_predictions(*holdout, config.threshold_policy()),
     }
     history = state.history
     run_dir = output.out or Path.cwd()
@@ -290,7 +296,7 @@ def _train(
         assert loaded.transactions is not None
         data = data_record(loaded.transactions, loaded.fingerprint, parts, run_dir)
     run = TrainedRun(model, config, parts, weights, metrics, history, data)
-    run.streamed = loaded.streamed
+    run.streamed, run.holdout = loaded.streamed, holdout
     if output.out is not None and output.primary:
         _save(run, loaded.transactions, output)
     return run
@@ -432,10 +438,6 @@ def _fit_epochs(
     return state, state.history["epoch_seconds"]
 
 
-def _predictions(model: FraudMLP, part: Any) -> Predictions:
-    return Predictions(part.y, fraud_probabilities(model, part.x), part.amounts)
-
-
 def _save(run: TrainedRun, transactions: Transactions | None, output: _Output) -> None:
     """Write the run folder, drop the checkpoint, then the report from memory."""
     assert output.out is not None
@@ -455,8 +457,9 @@ def _save(run: TrainedRun, transactions: Transactions | None, output: _Output) -
         from fraudkeras.analysis.report import write_report
 
         folder = RunFolder.of_trained(
-            run.run_dir, transactions=transactions, split=run.split, model=run.model
-        )
+            run.run_dir, transactions=transactions, split=run.split, model=run.model,
+            holdout=run.holdout,
+        )  # fmt: skip
         run.report_dir = write_report(folder, plots=output.plots, force=True)
 
 

@@ -3,6 +3,8 @@ NumPy preparation of streamed chunks."""
 
 from __future__ import annotations
 
+import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +12,10 @@ import polars as pl
 import pytest
 
 from fraudkeras._core.errors import DataError
+from fraudkeras.data.parquet_table import open_table, row_group_rows
 from fraudkeras.data.schema import FEATURES
 from fraudkeras.data.stream_batches import epoch_batches
-from fraudkeras.data.streaming import open_table, row_group_rows, scan, split_stream, uniform_hash
+from fraudkeras.data.streaming import scan, split_stream, uniform_hash
 
 
 @pytest.fixture(scope="module")
@@ -57,21 +60,31 @@ def test_chunks_are_whole_row_groups_covering_every_row_once(
     assert {c.rows for c in open_table(grouped, chunk_rows=50).chunks} == {100}
 
 
+def test_rows_at_reads_the_rows_asked_for(grouped: Path, small_frame: pl.DataFrame) -> None:
+    table = open_table(grouped, chunk_rows=250)
+    asked = np.array([2999, 0, 1500, 1499, 7, 1500])  # any order, repeats, across files
+    expected = small_frame.select(FEATURES).to_numpy()[asked]
+    np.testing.assert_array_equal(table.rows_at(asked), expected)
+    assert table.rows_at(np.zeros(0, np.int64)).shape == (0, len(FEATURES))
+    with pytest.raises(DataError, match="rows outside its 3000 rows"):
+        table.rows_at(np.array([3000]))
+
+
 def test_epoch_order_over_aligned_chunks(grouped: Path, small_frame: pl.DataFrame) -> None:
     streamed = split_stream(scan(open_table(grouped, chunk_rows=250), "stratified", 2))
     u = uniform_hash(np.arange(small_frame.height), 2)
     reference = small_frame.select(FEATURES).to_numpy()[u < 0.7].astype(np.float32)
 
-    def epoch(seed: int, number: int, read_ahead: int = 2) -> list[np.ndarray]:
+    def epoch(seed: int, number: int, ahead: int = 2) -> list[np.ndarray]:
         batches = epoch_batches(streamed, 64, seed, number, buffer_rows=500,
-                                read_ahead=read_ahead)  # fmt: skip
+                                ahead=ahead)  # fmt: skip
         return [x for x, _ in batches]
 
     first = epoch(3, 0)
     assert all(len(b) == 64 for b in first[:-1]) and len(first) == -(-len(reference) // 64)
     seen = np.concatenate(first)  # every training row exactly once
     np.testing.assert_array_equal(seen[np.lexsort(seen.T)], reference[np.lexsort(reference.T)])
-    for again in (epoch(3, 0), epoch(3, 0, read_ahead=0)):  # replayed; read-ahead changes nothing
+    for again in (epoch(3, 0), epoch(3, 0, ahead=0)):  # replayed; buffers made ahead or not
         for a, b in zip(first, again, strict=True):
             np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first[0], epoch(3, 1)[0])
@@ -79,6 +92,20 @@ def test_epoch_order_over_aligned_chunks(grouped: Path, small_frame: pl.DataFram
     partial = epoch_batches(streamed, 64, 3, 0, buffer_rows=500)
     next(partial)
     partial.close()
+    assert not [t for t in threading.enumerate() if t.name == "fraudkeras-buffers"]
+
+
+def test_a_read_error_in_the_background_is_raised_to_the_consumer(
+    grouped: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "table"
+    shutil.copytree(grouped, folder)
+    streamed = split_stream(scan(open_table(folder, chunk_rows=250), "stratified", 2))
+    (folder / "part-2.parquet").write_bytes(b"no longer parquet")
+    with pytest.raises(DataError, match=r"part-2\.parquet"):
+        for _ in epoch_batches(streamed, 64, 3, 0, buffer_rows=500, ahead=1):
+            pass
+    assert not [t for t in threading.enumerate() if t.name == "fraudkeras-buffers"]
 
 
 def test_prepared_chunks_equal_model_prepare(grouped: Path) -> None:

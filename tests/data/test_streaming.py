@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from fraudkeras._core.errors import DataError
+from fraudkeras.data.parquet_table import open_table
 from fraudkeras.data.schema import FEATURES, LABEL
 from fraudkeras.data.stream_batches import epoch_batches
-from fraudkeras.data.streaming import open_table, scan, split_stream, uniform_hash
+from fraudkeras.data.streaming import scan, split_stream, uniform_hash
 from fraudkeras.modeling.features import apply_numpy
 
 
@@ -48,9 +47,32 @@ def test_scan_counts_each_part_before_it_is_read(shards: Path, kind: str) -> Non
     streamed = split_stream(found)
     parts = (streamed.split.validation, streamed.split.test)
     assert found.part_rows == (streamed.n_train, *(len(part.y) for part in parts))
-    wrong = dataclasses.replace(found, part_rows=(0, 1, 1))  # a table changed since the scan
-    with pytest.raises(DataError, match="changed while it was being read"):
-        split_stream(wrong)
+    assert [streamed.counts[name][0] for name in ("train", "validation", "test")] == list(
+        found.part_rows
+    )
+
+
+def test_samples_are_bounded_subsets_by_a_second_hash(
+    shards: Path, small_frame: pl.DataFrame
+) -> None:
+    """Each part keeps at most about ``n`` rows' features: the rows whose second
+    hash is below n / (the part's size), with their features as in the table."""
+    found = scan(open_table(shards, chunk_rows=700), "stratified", 5)
+    streamed = split_stream(found, sample_rows=300, holdout_rows=100)
+    u = uniform_hash(np.arange(small_frame.height), 5)
+    second = uniform_hash(np.arange(small_frame.height), 5, salt=0x5A3D_19E7)
+    x = small_frame.select(FEATURES).to_numpy().astype(np.float32)
+    for name, part, wanted in (("train", u < 0.7, 300), ("validation", (u >= 0.7) & (u < 0.85),
+                               100), ("test", u >= 0.85, 100)):  # fmt: skip
+        kept = part & (second < wanted / part.sum())
+        sample = getattr(streamed.split, name)
+        np.testing.assert_array_equal(sample.rows, np.flatnonzero(kept))
+        np.testing.assert_array_equal(sample.x, x[kept])
+        assert abs(len(sample.y) - wanted) < 4 * np.sqrt(wanted)  # binomial noise
+        frauds = int(small_frame[LABEL].to_numpy()[part].sum())
+        assert streamed.counts[name] == (int(part.sum()), frauds)
+    whole = split_stream(found)  # below the default sizes a sample is the whole part
+    np.testing.assert_array_equal(whole.split.test.rows, np.flatnonzero(u >= 0.85))
 
 
 @pytest.mark.parametrize("transform", ["time_of_day_log_amount", "raw"])

@@ -62,7 +62,8 @@ def _reference(files: Path) -> list[np.ndarray]:
     step, concatenated process 0 first; a process whose rows have run out adds
     none."""
     from fraudkeras.data.class_weights import class_weights
-    from fraudkeras.data.streaming import open_table, scan, split_stream
+    from fraudkeras.data.parquet_table import open_table
+    from fraudkeras.data.streaming import scan, split_stream
     from fraudkeras.modeling.features import PREPARED, apply_numpy
     from fraudkeras.runs.config import TrainConfig
     from fraudkeras.training.train import build_model

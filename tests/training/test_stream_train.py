@@ -55,3 +55,36 @@ def test_resumed_stream_run_ends_like_an_uninterrupted_one(shards: Path, tmp_pat
     assert resumed.history["loss"] == whole.history["loss"]
     for a, b in zip(resumed.model.get_weights(), whole.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_run_keeps_feature_samples_but_scores_every_holdout_row(
+    shards: Path, small_frame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Features are kept only for bounded samples (here ~60 validation and test
+    rows); the metrics cover every validation and test row, as scikit-learn
+    computes them on Keras's own predictions of the rows NumPy selects."""
+    from functools import partial
+
+    from sklearn.metrics import average_precision_score
+
+    from fraudkeras.data.schema import FEATURES, LABEL
+    from fraudkeras.data.streaming import split_stream, uniform_hash
+    from fraudkeras.training import train as training
+
+    monkeypatch.setattr(
+        training, "split_stream", partial(split_stream, sample_rows=200, holdout_rows=60)
+    )
+    run = train(shards, out=tmp_path / "run", **{**OPTIONS, "report": True}, plots=False)
+    u = uniform_hash(np.arange(small_frame.height), 42)  # the default split_seed
+    test = u >= 0.85
+    assert len(run.split.test.y) < 100 < int(test.sum()) == run.metrics["test"]["rows"]
+    x = small_frame.select(FEATURES).to_numpy().astype(np.float32)[test]
+    expected = average_precision_score(
+        small_frame[LABEL].to_numpy()[test], run.model.predict(x, verbose=0).reshape(-1)
+    )
+    assert run.metrics["test"]["pr_auc"] == pytest.approx(expected, abs=1e-4)
+    analysis = json.loads((tmp_path / "run" / "report" / "analysis.json").read_text())
+    assert analysis["importance"]["rows"] == len(run.split.validation.y)
+    listed = analysis["errors"]["false_positives"] + analysis["errors"]["false_negatives"]
+    assert listed and all(int(item["row"]) in set(np.flatnonzero(test)) for item in listed)
+    assert all(len(item["pushed_by"]) == 2 for item in listed)
