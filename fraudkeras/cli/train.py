@@ -120,7 +120,7 @@ def _resume_hint(out: Path) -> Iterator[None]:
 
 
 def _print_run(trained: Any) -> int:
-    from fraudkeras.training.torch_workers import writes_output
+    from fraudkeras.training.torch_group import writes_output
 
     if not writes_output():  # --devices: a process of a group other than rank 0
         return 0

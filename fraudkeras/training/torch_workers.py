@@ -3,23 +3,24 @@
 Keras 3's ``keras.distribution`` does not support torch, so N processes train
 together, one per device (CPU, ``gloo``), the way ``torchrun`` runs them:
 
-- **Launching** (:func:`launch`): ``train(devices=N)`` / ``fraudkeras train
+- **Launching** (:func:`launch_train`): ``train(devices=N)`` / ``fraudkeras train
   --devices N`` starts N ``python -m fraudkeras.training.torch_workers SPEC``
   processes on this host with ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
   ``MASTER_ADDR=127.0.0.1`` and a free ``MASTER_PORT``, shows rank 0's output,
   and waits. A failed worker ends the others and becomes one error (its own
   class and message when it raised a fraudkeras error); Ctrl-C or SIGTERM ends
   them all.
-- **Joining** (:func:`group`): a process that finds ``RANK``, ``WORLD_SIZE``,
-  ``MASTER_ADDR`` and ``MASTER_PORT`` set (a launched worker, or ``torchrun`` on
-  one or several hosts) joins that group instead of starting workers.
+- **Joining** (:func:`fraudkeras.training.torch_group.group`): a process that
+  finds ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` set (a
+  launched worker, or ``torchrun`` on one or several hosts) joins that group
+  instead of starting workers.
 
 Every process loads the same data, builds the same seeded model and reads the
 same global batches; each trains on its slice of every batch and the gradients
 are all-reduced (:mod:`fraudkeras.modeling.train_steps.torch_parallel_steps`), so
 the weights stay identical everywhere and equal a one-process run's, up to
 float32 rounding. Every process validates (identically); rank 0's epoch logs are
-broadcast before the early-stopping decision (:class:`SameLogs`) so all stop at
+broadcast before the early-stopping decision (``torch_group.SameLogs``) so all stop at
 the same epoch. Only rank 0 writes: checkpoints, the run folder and the report.
 """
 
@@ -36,15 +37,12 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import keras
-
 from fraudkeras._core import errors
 from fraudkeras._core.backend import quiet_environment
-from fraudkeras._core.devices import check_device_count
 from fraudkeras._core.errors import FraudKerasError, ParameterError, TrainingError, first_line
 from fraudkeras._core.quiet import DEBUG_VARIABLE
 
@@ -54,98 +52,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("fraudkeras")
 
 MODULE = "fraudkeras.training.torch_workers"
-GROUP_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 _POLL_S = 0.1
 _STOP_GRACE_S = 10.0
-
-
-# -- checks --------------------------------------------------------------------
-
-
-def check_devices(devices: Any) -> int:
-    """``devices`` as a positive int, and under torch one that fits the group this
-    process may be in (JAX and TensorFlow: :mod:`fraudkeras.training.parallel`)."""
-    check_device_count(devices)
-    world = environment_world()
-    if world is not None and devices not in (1, world):
-        raise ParameterError(
-            f"devices={devices}: this process is one of a group of {world} "
-            "(WORLD_SIZE); leave devices at 1 or set it to the group's size"
-        )
-    return devices
-
-
-def environment_world() -> int | None:
-    """The group size that ``RANK``/``WORLD_SIZE``/``MASTER_*`` (torchrun's
-    variables) describe under torch, or None when this process is not in one."""
-    if keras.backend.backend() != "torch" or not all(os.environ.get(v) for v in GROUP_VARIABLES):
-        return None
-    try:
-        world, rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
-    except ValueError as error:
-        raise ParameterError(f"RANK/WORLD_SIZE must be integers ({error})") from None
-    if world < 1 or not 0 <= rank < world:
-        raise ParameterError(f"RANK {rank} is not in a group of WORLD_SIZE {world}")
-    return world if world > 1 else None
-
-
-def launches(devices: int) -> bool:
-    """Whether ``train(devices=devices)`` starts worker processes (rather than
-    training here, alone or as one process of a group): torch only."""
-    return keras.backend.backend() == "torch" and devices > 1 and environment_world() is None
-
-
-def writes_output() -> bool:
-    """False in a process of a group that is not rank 0 (it writes nothing)."""
-    return environment_world() is None or int(os.environ["RANK"]) == 0
-
-
-# -- joining a group -------------------------------------------------------------
-
-
-class SameLogs(keras.callbacks.Callback):
-    """At each epoch's end, replace the logs with rank 0's (in place, so every
-    later callback, early stopping included, decides on the same numbers)."""
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        import torch
-        import torch.distributed as dist
-
-        if not logs:
-            return
-        keys = sorted(logs)
-        values = torch.tensor([float(logs[key]) for key in keys], dtype=torch.float64)
-        dist.broadcast(values, src=0)
-        logs.update(zip(keys, values.tolist(), strict=True))
-
-
-@contextlib.contextmanager
-def group(output: _Output) -> Iterator[None]:
-    """Train as one process of the group in the environment, if there is one:
-    join it (``gloo``), make ``output`` write only on rank 0, and leave the group
-    at the end. Without such a group: nothing."""
-    world = environment_world()
-    if world is None:
-        yield
-        return
-    import torch.distributed as dist
-
-    rank = int(os.environ["RANK"])
-    created = not dist.is_initialized()
-    if created:
-        dist.init_process_group("gloo", rank=rank, world_size=world)
-    output.devices, output.primary = world, rank == 0
-    output.callbacks = (SameLogs(), *output.callbacks)
-    level = log.level
-    if rank != 0:
-        output.verbose, output.report = 0, False
-        log.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-        if created and dist.is_initialized():
-            dist.destroy_process_group()
 
 
 # -- launching workers -------------------------------------------------------------

@@ -20,7 +20,6 @@ import numpy as np
 from fraudkeras._core import interrupts
 from fraudkeras._core.errors import (
     BackendError,
-    DataError,
     OutputError,
     ParameterError,
     TrainingError,
@@ -42,7 +41,7 @@ from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder, data_record, stream_data_record, write_run_folder
 from fraudkeras.runs.scoring import predictions, streamed_predictions
-from fraudkeras.training import multihost, torch_workers
+from fraudkeras.training import multihost, torch_group, torch_workers
 from fraudkeras.training.callbacks import EpochTimer, InterruptCheck
 from fraudkeras.training.epochs import EpochEnd, fit_epochs
 from fraudkeras.training.parallel import (
@@ -152,13 +151,13 @@ def train(
     if out is not None:
         check_output_dir(Path(out), force=force)
     output = _Output(None if out is None else Path(out), force, report, plots, verbose, callbacks)
-    output.devices = torch_workers.check_devices(devices)
+    output.devices = torch_group.check_devices(devices)
     if group is not None:
         _in_group(output, group, devices)
-    if torch_workers.launches(devices):
+    if torch_group.launches(devices):
         table = _load(data, stream)  # a bad table fails here, before any worker starts
         return torch_workers.launch_train(table, output, config, isinstance(table, str))
-    with torch_workers.group(output):
+    with torch_group.group(output):
         return _train(_load(data, stream), config, output)
 
 
@@ -206,14 +205,14 @@ def resume(
     differ from the interrupted run's).
     """
     group = multihost.join()  # JAX on several processes: before any JAX computation
-    devices = torch_workers.check_devices(devices)
+    devices = torch_group.check_devices(devices)
     require_devices(devices)
     target = Path(run_dir)
     partial = checkpoint.checkpoint_dir(target)
     record, state = checkpoint.load(partial)
     if target.exists():
         raise OutputError(f"{target}: exists already; there is nothing to resume")
-    if torch_workers.writes_output() and (group is None or group.process == 0):
+    if torch_group.writes_output() and (group is None or group.process == 0):
         remove_stale_scratch(partial)  # a checkpoint save cut short by a kill
     if record["backend"] != keras.backend.backend():
         raise BackendError(
@@ -227,10 +226,10 @@ def resume(
     output = _Output(target, False, report, plots, verbose, callbacks, devices)
     if group is not None:
         _in_group(output, group, devices)
-    if torch_workers.launches(devices):
+    if torch_group.launches(devices):
         given = data if data is None or isinstance(data, str) else str(data)
         return torch_workers.launch_train(table, output, config, streamed, target, given)
-    with torch_workers.group(output):
+    with torch_group.group(output):
         return _train(table, config, output, resume_from=state, expected=record["fingerprint"])
 
 
@@ -262,7 +261,7 @@ def _train(
         "fingerprint": loaded.fingerprint,
         "config": asdict(config),
     }
-    shard = _own_shard(loaded.streamed, config)
+    shard = multihost.own_shard(loaded.streamed, config.batch_size)
     with data_parallel(output.devices) as placement:
         model = build_model(config, weights, parts.train.x, loaded.streamed)
         started = time.perf_counter()
@@ -316,42 +315,6 @@ def _prepare(table: Transactions | str, config: TrainConfig) -> _Data:
         found.fingerprint["frauds"],
     )  # fmt: skip
     return _Data(found.table.source, str(table), found.fingerprint, streamed=streamed)
-
-
-def _own_shard(
-    streamed: StreamSplit | None, config: TrainConfig
-) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """JAX on several processes, a streamed table of at least as many files as
-    processes: this process's training rows, in memory (file ``i`` of the table's
-    sorted files goes to process ``i % processes``), and the group's steps per
-    epoch (the most any process needs for its shard). None otherwise: then every
-    process reads the global batches and feeds its slice of each."""
-    group = multihost.current()
-    if group is None or streamed is None or len(streamed.files()) < group.processes:
-        return None
-    local = config.batch_size // group.processes
-    if config.batch_size % group.processes or local % group.local_devices:
-        raise ParameterError(
-            f"batch_size {config.batch_size}: with each of {group.processes} processes "
-            f"reading its own files, it must be a multiple of {group.devices} (devices)"
-        )
-    own = multihost.shard_files(streamed.files(), group)
-    xs, ys = [], []
-    for _, x, y in streamed.train_chunks(own):
-        xs.append(x)
-        ys.append(y)
-    if not sum(len(y) for y in ys):
-        raise DataError(
-            f"process {group.process} of {group.processes}: its files of "
-            f"{streamed.scan.table.source} hold no training rows"
-        )
-    x_own, y_own = np.concatenate(xs), np.concatenate(ys)
-    steps = multihost.largest(math.ceil(len(y_own) / local))
-    log.info(
-        "process %d of %d: %d training rows from %d of %d files, %d steps an epoch",
-        group.process, group.processes, len(y_own), len(own), len(streamed.files()), steps,
-    )  # fmt: skip
-    return x_own, y_own, steps
 
 
 def _split_memory(loaded: _Data, config: TrainConfig) -> Split:
