@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
-import numpy as np
 
 from fraudkeras.data.batches import (
     EpochBatches,
@@ -29,6 +28,7 @@ from fraudkeras.data.streaming import StreamSplit
 from fraudkeras.modeling.features import PREPARED
 from fraudkeras.modeling.model import FraudMLP
 from fraudkeras.runs.config import TrainConfig
+from fraudkeras.training.shards import Shard
 from fraudkeras.training.validation import Validation
 
 
@@ -56,7 +56,7 @@ def fit_epochs(
     streamed: StreamSplit | None = None,
     pad_to: int = 1,
     processes: tuple[int, int] = (0, 1),
-    shard: tuple[np.ndarray, np.ndarray, int] | None = None,
+    shard: Shard | None = None,
 ) -> None:
     """Train epochs ``first_epoch .. config.epochs - 1`` in one ``fit``; epoch
     ``e`` sees the rows in ``epoch_order(config.seed, e)``, as a resumed run does.
@@ -68,17 +68,16 @@ def fit_epochs(
     batch comes padded to a multiple of it, with a mask (:class:`PaddedBatches`).
     ``processes``: ``(process, processes)`` of a JAX multi-process group
     (:mod:`fraudkeras.training.multihost`): this process feeds its slice of each
-    padded global batch (:class:`ProcessSlice`), or, with ``shard`` (its own
-    training rows and the group's steps per epoch), its local batches of
-    ``batch_size / processes`` rows from them (:class:`ShardBatches`)."""
+    padded global batch (:class:`ProcessSlice`). With ``shard`` (a process of a
+    group reading its own files, :mod:`fraudkeras.training.shards`), its local
+    batches of ``batch_size / processes`` of its own rows (:class:`ShardBatches`)."""
     y, size = parts.train.y, config.batch_size
     data: Any
     own: list[keras.callbacks.Callback]
     process, count = processes
     if shard is not None:
-        shard_x, shard_y, shard_steps = shard
-        local = ShardBatches(model.prepare(shard_x), shard_y, size // count, config.seed,
-                             process, shard_steps, key=PREPARED)  # fmt: skip
+        local = ShardBatches(model.prepare(shard.x), shard.y, size // shard.processes,
+                             config.seed, shard.process, shard.steps, key=PREPARED)  # fmt: skip
         data, own = local, [local.callback()]
     elif streamed is not None:
         # each chunk transformed and scaled once, in NumPy, as in-memory rows are

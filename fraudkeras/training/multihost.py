@@ -19,16 +19,13 @@ process validates on the same global batches, so all stop at the same epoch.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass
-from typing import Any
 
 import keras
 import numpy as np
 
-from fraudkeras._core.errors import DataError, ParameterError
-from fraudkeras.data.streaming import StreamSplit
+from fraudkeras._core.errors import ParameterError
 
 log = logging.getLogger("fraudkeras")
 
@@ -98,45 +95,3 @@ def largest(value: int) -> int:
 
     gathered = multihost_utils.process_allgather(np.array([value], np.int64))
     return int(np.max(gathered))
-
-
-def shard_files(paths: list[Any], group: Group) -> set[Any]:
-    """The files this process trains on: file ``i`` (sorted) goes to process
-    ``i % processes``."""
-    return {path for i, path in enumerate(paths) if i % group.processes == group.process}
-
-
-def own_shard(
-    streamed: StreamSplit | None, batch_size: int
-) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """JAX on several processes, a streamed table of at least as many files as
-    processes: this process's training rows, in memory (file ``i`` of the table's
-    sorted files goes to process ``i % processes``), and the group's steps per
-    epoch (the most any process needs for its shard). None otherwise: then every
-    process reads the global batches and feeds its slice of each."""
-    group = current()
-    if group is None or streamed is None or len(streamed.files()) < group.processes:
-        return None
-    local = batch_size // group.processes
-    if batch_size % group.processes or local % group.local_devices:
-        raise ParameterError(
-            f"batch_size {batch_size}: with each of {group.processes} processes "
-            f"reading its own files, it must be a multiple of {group.devices} (devices)"
-        )
-    own = shard_files(streamed.files(), group)
-    xs, ys = [], []
-    for _, x, y in streamed.train_chunks(own):
-        xs.append(x)
-        ys.append(y)
-    if not sum(len(y) for y in ys):
-        raise DataError(
-            f"process {group.process} of {group.processes}: its files of "
-            f"{streamed.scan.table.source} hold no training rows"
-        )
-    x_own, y_own = np.concatenate(xs), np.concatenate(ys)
-    steps = largest(math.ceil(len(y_own) / local))
-    log.info(
-        "process %d of %d: %d training rows from %d of %d files, %d steps an epoch",
-        group.process, group.processes, len(y_own), len(own), len(streamed.files()), steps,
-    )  # fmt: skip
-    return x_own, y_own, steps

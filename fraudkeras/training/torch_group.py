@@ -1,7 +1,9 @@
 """A ``torch.distributed`` group, seen from inside one of its processes: whether
 this process is in one (torchrun's ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``,
 ``MASTER_PORT``), joining it for a run, and keeping its processes' epoch logs
-the same. Starting the processes is :mod:`fraudkeras.training.torch_workers`.
+the same. Starting the processes is :mod:`fraudkeras.training.torch_workers`; a
+group started outside fraudkeras (torchrun) trains on each process's own files
+(:func:`external`, :mod:`fraudkeras.training.shards`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import keras
 
 from fraudkeras._core.devices import check_device_count
 from fraudkeras._core.errors import ParameterError
+from fraudkeras.training.multihost import Group
 
 if TYPE_CHECKING:
     from fraudkeras.training.train import _Output
@@ -23,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("fraudkeras")
 
 GROUP_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+#: set by :mod:`fraudkeras.training.torch_workers` for the workers it starts on
+#: one host: they read the global batches rather than their own files
+LAUNCHED_VARIABLE = "FRAUDKERAS_TORCH_WORKER"
 
 
 # -- checks --------------------------------------------------------------------
@@ -112,3 +118,27 @@ def group(output: _Output) -> Iterator[None]:
         log.setLevel(level)
         if created and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def external() -> Group | None:
+    """The torch group this process has joined when it was started outside
+    fraudkeras (``torchrun``, one or several hosts): its processes train on
+    their own files (:mod:`fraudkeras.training.shards`). None otherwise."""
+    if keras.backend.backend() != "torch" or os.environ.get(LAUNCHED_VARIABLE):
+        return None
+    import torch.distributed as dist
+
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return None
+    world = dist.get_world_size()
+    return Group(dist.get_rank(), world, 1, world)
+
+
+def largest(value: int) -> int:
+    """The largest ``value`` over the group's processes (a MAX all-reduce)."""
+    import torch
+    import torch.distributed as dist
+
+    values = torch.tensor([value], dtype=torch.int64)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return int(values.item())

@@ -45,6 +45,7 @@ from fraudkeras._core import errors
 from fraudkeras._core.backend import quiet_environment
 from fraudkeras._core.errors import FraudKerasError, ParameterError, TrainingError, first_line
 from fraudkeras._core.quiet import DEBUG_VARIABLE
+from fraudkeras.training.torch_group import LAUNCHED_VARIABLE
 
 if TYPE_CHECKING:
     from fraudkeras.training.train import TrainedRun, _Output
@@ -120,6 +121,7 @@ def worker_environment(rank: int, world: int, port: int) -> dict[str, str]:
         "LOCAL_WORLD_SIZE": str(world),
         "MASTER_ADDR": "127.0.0.1",
         "MASTER_PORT": str(port),
+        LAUNCHED_VARIABLE: "1",  # global batches, not each worker's own files
     }
 
 

@@ -50,6 +50,7 @@ from fraudkeras.training.parallel import (
     require_devices,
     steps_per_execution_limit,
 )
+from fraudkeras.training.shards import Shard, own_shard
 
 log = logging.getLogger("fraudkeras")
 
@@ -261,7 +262,7 @@ def _train(
         "fingerprint": loaded.fingerprint,
         "config": asdict(config),
     }
-    shard = multihost.own_shard(loaded.streamed, config.batch_size)
+    shard = own_shard(loaded.streamed, config.batch_size)
     with data_parallel(output.devices) as placement:
         model = build_model(config, weights, parts.train.x, loaded.streamed)
         started = time.perf_counter()
@@ -356,7 +357,7 @@ def _fit_epochs(
     resume_from: checkpoint.TrainingState | None,
     streamed: StreamSplit | None = None,
     placement: Placement | None = None,
-    shard: tuple[np.ndarray, np.ndarray, int] | None = None,
+    shard: Shard | None = None,
 ) -> tuple[checkpoint.TrainingState, list[float]]:
     """Fit one epoch at a time, checkpointing and stopping early; leaves the
     model with the best epoch's weights."""

@@ -1,6 +1,6 @@
-"""JAX on several processes (``keras.distribution.initialize``): two processes on
-127.0.0.1, each reading its own Parquet files, against an independent one-process
-reference fed the same global batches.
+"""Several processes, each reading its own Parquet files: JAX (``keras.distribution.initialize``)
+and torch (a torchrun-style group started outside fraudkeras), two processes on
+127.0.0.1 against an independent one-process reference fed the same global batches.
 
 The 3,000-row table is written as four files of 750 rows; process ``p`` reads
 files ``p`` and ``p + 2`` (file ``i`` -> process ``i % 2``). The stratified split
@@ -25,6 +25,7 @@ import pytest
 from helpers import only_backend
 
 jax_only = only_backend("jax")
+torch_only = only_backend("torch")
 
 OPTIONS = {"epochs": 1, "batch_size": 128, "seed": 7}
 PROCESSES = 2
@@ -42,16 +43,18 @@ def files(small_frame, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _environment(process: int, port: int) -> dict[str, str]:
+def _environment(backend: str, process: int, port: int) -> dict[str, str]:
     path = os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH")]))
-    return {
-        **os.environ,
-        "PYTHONPATH": path,
-        "KERAS_BACKEND": "jax",
-        "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port},127.0.0.1:{port + 1}",
-        "KERAS_DISTRIBUTION_NUM_PROCESSES": str(PROCESSES),
-        "KERAS_DISTRIBUTION_PROCESS_ID": str(process),
-    }
+    if backend == "jax":
+        group = {
+            "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port},127.0.0.1:{port + 1}",
+            "KERAS_DISTRIBUTION_NUM_PROCESSES": str(PROCESSES),
+            "KERAS_DISTRIBUTION_PROCESS_ID": str(process),
+        }
+    else:  # as torchrun sets it
+        group = {"RANK": str(process), "LOCAL_RANK": str(process), "WORLD_SIZE": str(PROCESSES),
+                 "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}  # fmt: skip
+    return {**os.environ, "PYTHONPATH": path, "KERAS_BACKEND": backend, **group}
 
 
 def _reference(files: Path) -> list[np.ndarray]:
@@ -103,8 +106,7 @@ def _reference(files: Path) -> list[np.ndarray]:
     return model.get_weights()
 
 
-@jax_only
-def test_two_processes_each_reading_its_own_files(files: Path, tmp_path: Path) -> None:
+def _two_processes_each_reading_their_own_files(backend: str, files: Path, tmp_path: Path) -> None:
     from fraudkeras.modeling.model import load_model
     from fraudkeras.training.torch_workers import free_port
 
@@ -115,12 +117,12 @@ def test_two_processes_each_reading_its_own_files(files: Path, tmp_path: Path) -
     for p, folder in enumerate(runs):
         folder.mkdir()
         command = [
-            sys.executable, "-m", "fraudkeras", "train", "--backend", "jax",
+            sys.executable, "-m", "fraudkeras", "train", "--backend", backend,
             "--data", str(files), "--out", str(folder / "run"), "--quiet", "--no-report",
             *[f"--{k.replace('_', '-')}={v}" for k, v in OPTIONS.items()],
         ]  # fmt: skip
         pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-        processes.append(subprocess.Popen(command, env=_environment(p, port), **pipes))
+        processes.append(subprocess.Popen(command, env=_environment(backend, p, port), **pipes))
     reference = _reference(files)  # while the two processes train
     results = [process.communicate(timeout=300) for process in processes]
     seconds = time.perf_counter() - started
@@ -137,6 +139,16 @@ def test_two_processes_each_reading_its_own_files(files: Path, tmp_path: Path) -
     gap = max(float(np.max(np.abs(a - b))) for a, b in zip(trained, reference, strict=True))
     print(f"two processes and the reference: {seconds:.1f} s; largest weight gap {gap:.2e}")
     assert gap <= WEIGHT_ATOL
+
+
+@jax_only
+def test_two_jax_processes_each_reading_its_own_files(files: Path, tmp_path: Path) -> None:
+    _two_processes_each_reading_their_own_files("jax", files, tmp_path)
+
+
+@torch_only
+def test_two_torchrun_processes_each_reading_its_own_files(files: Path, tmp_path: Path) -> None:
+    _two_processes_each_reading_their_own_files("torch", files, tmp_path)
 
 
 def test_a_shard_s_local_batches_are_padded_and_masked() -> None:

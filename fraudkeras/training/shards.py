@@ -1,0 +1,87 @@
+"""Each process of a multi-process group training on its own Parquet files, so
+that no host reads the whole table's training rows: JAX's group
+(:mod:`fraudkeras.training.multihost`) and a torch group started outside
+fraudkeras (``torchrun``, :mod:`fraudkeras.training.torch_group`). Workers that
+``--devices N`` starts on one host read the global batches instead (the same
+result as one device).
+
+File ``i`` of the table's sorted files goes to process ``i % processes``; each
+process trains on local batches of ``batch_size / processes`` of its own rows
+(:class:`~fraudkeras.data.batches.ShardBatches`), the group's global batch being
+the processes' local batches together, for as many steps as the longest shard
+needs (shorter shards add masked rows).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from fraudkeras._core.errors import DataError, ParameterError
+from fraudkeras.data.streaming import StreamSplit
+from fraudkeras.training import multihost, torch_group
+
+log = logging.getLogger("fraudkeras")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's own training rows (raw features, labels), the group's
+    steps per epoch, and the process's place in the group."""
+
+    x: np.ndarray
+    y: np.ndarray
+    steps: int
+    process: int
+    processes: int
+
+
+def shard_files(paths: list[Any], group: multihost.Group) -> set[Any]:
+    """The files this process trains on: file ``i`` (sorted) goes to process
+    ``i % processes``."""
+    return {path for i, path in enumerate(paths) if i % group.processes == group.process}
+
+
+def largest(value: int) -> int:
+    """The largest ``value`` over the group's processes."""
+    if keras.backend.backend() == "torch":
+        return torch_group.largest(value)
+    return multihost.largest(value)
+
+
+def own_shard(streamed: StreamSplit | None, batch_size: int) -> Shard | None:
+    """This process's shard when it is one of a group that reads its own files
+    and the streamed table has at least as many files as processes; None
+    otherwise (then every process reads the global batches and feeds its slice
+    of each)."""
+    group = multihost.current() or torch_group.external()
+    if group is None or streamed is None or len(streamed.files()) < group.processes:
+        return None
+    local = batch_size // group.processes
+    if batch_size % group.processes or local % group.local_devices:
+        raise ParameterError(
+            f"batch_size {batch_size}: with each of {group.processes} processes "
+            f"reading its own files, it must be a multiple of {group.devices} (devices)"
+        )
+    own = shard_files(streamed.files(), group)
+    xs, ys = [], []
+    for _, x, y in streamed.train_chunks(own):
+        xs.append(x)
+        ys.append(y)
+    if not sum(len(y) for y in ys):
+        raise DataError(
+            f"process {group.process} of {group.processes}: its files of "
+            f"{streamed.scan.table.source} hold no training rows"
+        )
+    x_own, y_own = np.concatenate(xs), np.concatenate(ys)
+    steps = largest(math.ceil(len(y_own) / local))
+    log.info(
+        "process %d of %d: %d training rows from %d of %d files, %d steps an epoch",
+        group.process, group.processes, len(y_own), len(own), len(streamed.files()), steps,
+    )  # fmt: skip
+    return Shard(x_own, y_own, steps, group.process, group.processes)
