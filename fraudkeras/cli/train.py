@@ -120,9 +120,7 @@ def _resume_hint(out: Path) -> Iterator[None]:
 
 
 def _print_run(trained: Any) -> int:
-    from fraudkeras.training.torch_group import writes_output
-
-    if not writes_output():  # --devices: a process of a group other than rank 0
+    if trained.run_dir is None:  # a process of a group other than the first: it wrote nothing
         return 0
     metrics = trained.metrics
     print(

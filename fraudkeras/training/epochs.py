@@ -28,6 +28,7 @@ from fraudkeras.data.streaming import StreamSplit
 from fraudkeras.modeling.features import PREPARED
 from fraudkeras.modeling.model import FraudMLP
 from fraudkeras.runs.config import TrainConfig
+from fraudkeras.training import tf_group
 from fraudkeras.training.shards import Shard
 from fraudkeras.training.validation import Validation
 
@@ -86,7 +87,7 @@ def fit_epochs(
         data, own = stream, [stream.callback()]
     else:
         x = model.prepare(parts.train.x)  # transformed and scaled once, not at every step
-        if keras.backend.backend() == "tensorflow":
+        if keras.backend.backend() == "tensorflow" and count == 1:
             pipeline = TfEpochBatches(x, y, size, config.seed, key=PREPARED)
             data, own = pipeline.dataset, [pipeline.callback()]
         else:
@@ -97,6 +98,8 @@ def fit_epochs(
         own.insert(0, Validation(model, parts.validation.x, parts.validation.y))
     if pad_to > 1 and shard is None:
         data = _local(PaddedBatches(data, pad_to), process, count)
+    if tf_group.current() is not None:  # each worker's own input pipeline
+        data = tf_group.worker_dataset(data)
     model.fit(
         data,
         shuffle=False,  # the order is the dataset's; Keras would shuffle whole batches

@@ -21,6 +21,9 @@ and fitting the model:
 - JAX on several processes (:mod:`fraudkeras.training.multihost`): one
   ``DataParallel`` over every process's devices; each process feeds its own
   part of every batch (``auto_shard_dataset=False``).
+- TensorFlow on several processes (:mod:`fraudkeras.training.tf_group`): the
+  ``MultiWorkerMirroredStrategy`` of ``TF_CONFIG``; each worker feeds its own
+  part of every batch.
 - torch: nothing here; its worker processes split the batches
   (:mod:`fraudkeras.training.torch_workers`), and in each of them this context
   only records the group's size.
@@ -40,7 +43,7 @@ import keras
 
 from fraudkeras._core.devices import XLA_DEVICE_COUNT_FLAG, check_device_count, split_tensorflow_cpu
 from fraudkeras._core.errors import ParameterError
-from fraudkeras.training import multihost
+from fraudkeras.training import multihost, tf_group
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ def require_devices(devices: int) -> list[Any]:
     (saying how to get them) when it cannot. ``train`` asks before loading data."""
     backend = keras.backend.backend()
     check_device_count(devices)
-    if devices == 1 or backend == "torch" or multihost.current() is not None:
+    if devices == 1 or backend == "torch" or (multihost.current() or tf_group.current()):
         return []
     return _jax_devices(devices) if backend == "jax" else _tensorflow_devices(devices)
 
@@ -74,6 +77,11 @@ def data_parallel(devices: int) -> Iterator[Placement]:
     if group is not None:  # every process's devices, whatever ``devices`` says
         with _jax_data_parallel(keras.distribution.list_devices(), sharded=True):
             yield Placement(group.devices, group.devices, group.processes, group.process)
+        return
+    workers = tf_group.current()
+    if workers is not None:  # one replica per worker; each feeds its part of a batch
+        with tf_group.strategy().scope():
+            yield Placement(workers.devices, workers.devices, workers.processes, workers.process)
         return
     chosen = require_devices(devices)
     if devices == 1:

@@ -1,6 +1,7 @@
 """Each process of a multi-process group training on its own Parquet files, so
 that no host reads the whole table's training rows: JAX's group
-(:mod:`fraudkeras.training.multihost`) and a torch group started outside
+(:mod:`fraudkeras.training.multihost`), TensorFlow's
+(:mod:`fraudkeras.training.tf_group`) and a torch group started outside
 fraudkeras (``torchrun``, :mod:`fraudkeras.training.torch_group`). Workers that
 ``--devices N`` starts on one host read the global batches instead (the same
 result as one device).
@@ -24,7 +25,7 @@ import numpy as np
 
 from fraudkeras._core.errors import DataError, ParameterError
 from fraudkeras.data.streaming import StreamSplit
-from fraudkeras.training import multihost, torch_group
+from fraudkeras.training import multihost, tf_group, torch_group
 
 log = logging.getLogger("fraudkeras")
 
@@ -51,6 +52,8 @@ def largest(value: int) -> int:
     """The largest ``value`` over the group's processes."""
     if keras.backend.backend() == "torch":
         return torch_group.largest(value)
+    if keras.backend.backend() == "tensorflow":
+        return tf_group.largest(value)
     return multihost.largest(value)
 
 
@@ -59,7 +62,7 @@ def own_shard(streamed: StreamSplit | None, batch_size: int) -> Shard | None:
     and the streamed table has at least as many files as processes; None
     otherwise (then every process reads the global batches and feeds its slice
     of each)."""
-    group = multihost.current() or torch_group.external()
+    group = multihost.current() or tf_group.current() or torch_group.external()
     if group is None or streamed is None or len(streamed.files()) < group.processes:
         return None
     local = batch_size // group.processes

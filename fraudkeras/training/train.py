@@ -41,7 +41,7 @@ from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder, data_record, stream_data_record, write_run_folder
 from fraudkeras.runs.scoring import predictions, streamed_predictions
-from fraudkeras.training import multihost, torch_group, torch_workers
+from fraudkeras.training import multihost, tf_group, torch_group, torch_workers
 from fraudkeras.training.callbacks import EpochTimer, InterruptCheck
 from fraudkeras.training.epochs import EpochEnd, fit_epochs
 from fraudkeras.training.parallel import (
@@ -147,7 +147,8 @@ def train(
         config = TrainConfig(**options)
     except TypeError as error:
         raise ParameterError(f"train(): {error}") from error
-    group = multihost.join()  # JAX on several processes: before any JAX computation
+    # several processes (JAX, TensorFlow): joined before the engine computes anything
+    group = multihost.join() or tf_group.join()
     require_devices(devices)  # before loading data
     if out is not None:
         check_output_dir(Path(out), force=force)
@@ -163,7 +164,8 @@ def train(
 
 
 def _in_group(output: _Output, group: multihost.Group, devices: int) -> None:
-    """A JAX multi-process run: all the group's devices; only process 0 writes."""
+    """A JAX or TensorFlow multi-process run: all the group's devices; only
+    process 0 writes."""
     if devices not in (1, group.devices):
         raise ParameterError(
             f"devices={devices}: this process is one of {group.processes} with "
@@ -205,7 +207,7 @@ def resume(
     with the same seed would have. ``devices`` as for :func:`train` (it may
     differ from the interrupted run's).
     """
-    group = multihost.join()  # JAX on several processes: before any JAX computation
+    group = multihost.join() or tf_group.join()  # before the engine computes anything
     devices = torch_group.check_devices(devices)
     require_devices(devices)
     target = Path(run_dir)

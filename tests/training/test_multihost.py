@@ -1,6 +1,8 @@
-"""Several processes, each reading its own Parquet files: JAX (``keras.distribution.initialize``)
-and torch (a torchrun-style group started outside fraudkeras), two processes on
-127.0.0.1 against an independent one-process reference fed the same global batches.
+"""Several processes, each reading its own Parquet files: JAX
+(``keras.distribution.initialize``), TensorFlow (``TF_CONFIG``,
+``MultiWorkerMirroredStrategy``) and torch (a torchrun-style group started
+outside fraudkeras), two processes on 127.0.0.1 against an independent
+one-process reference fed the same global batches.
 
 The 3,000-row table is written as four files of 750 rows; process ``p`` reads
 files ``p`` and ``p + 2`` (file ``i`` -> process ``i % 2``). The stratified split
@@ -26,6 +28,7 @@ from helpers import only_backend
 
 jax_only = only_backend("jax")
 torch_only = only_backend("torch")
+tensorflow_only = only_backend("tensorflow")
 
 OPTIONS = {"epochs": 1, "batch_size": 128, "seed": 7}
 PROCESSES = 2
@@ -51,6 +54,10 @@ def _environment(backend: str, process: int, port: int) -> dict[str, str]:
             "KERAS_DISTRIBUTION_NUM_PROCESSES": str(PROCESSES),
             "KERAS_DISTRIBUTION_PROCESS_ID": str(process),
         }
+    elif backend == "tensorflow":
+        workers = [f"127.0.0.1:{port}", f"127.0.0.1:{port + 1}"]
+        cluster = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": process}}
+        group = {"TF_CONFIG": json.dumps(cluster)}
     else:  # as torchrun sets it
         group = {"RANK": str(process), "LOCAL_RANK": str(process), "WORLD_SIZE": str(PROCESSES),
                  "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}  # fmt: skip
@@ -106,7 +113,9 @@ def _reference(files: Path) -> list[np.ndarray]:
     return model.get_weights()
 
 
-def _two_processes_each_reading_their_own_files(backend: str, files: Path, tmp_path: Path) -> None:
+def _run_two(backend: str, data: Path, tmp_path: Path) -> tuple[Path, list[np.ndarray], float]:
+    """Two processes of a group train ``data``; process 0's run folder, its
+    weights and the seconds taken (each process's own checks asserted)."""
     from fraudkeras.modeling.model import load_model
     from fraudkeras.training.torch_workers import free_port
 
@@ -118,32 +127,60 @@ def _two_processes_each_reading_their_own_files(backend: str, files: Path, tmp_p
         folder.mkdir()
         command = [
             sys.executable, "-m", "fraudkeras", "train", "--backend", backend,
-            "--data", str(files), "--out", str(folder / "run"), "--quiet", "--no-report",
+            "--data", str(data), "--out", str(folder / "run"), "--quiet", "--no-report",
             *[f"--{k.replace('_', '-')}={v}" for k, v in OPTIONS.items()],
         ]  # fmt: skip
         pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
         processes.append(subprocess.Popen(command, env=_environment(backend, p, port), **pipes))
-    reference = _reference(files)  # while the two processes train
     results = [process.communicate(timeout=300) for process in processes]
-    seconds = time.perf_counter() - started
     for process, (_, stderr) in zip(processes, results, strict=True):
         assert process.returncode == 0, stderr
     out = runs[0] / "run"
     assert f"run saved to {out}" in results[0][0]
-    assert list(runs[1].iterdir()) == []  # process 1 trains and writes nothing
+    assert "run saved" not in results[1][0]  # process 1 prints no summary (gloo: its own line),
+    assert list(runs[1].iterdir()) == []  # trains and writes nothing
     assert sorted(p.name for p in runs[0].iterdir()) == ["run"]  # no checkpoint left
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["devices"] == PROCESSES and metrics["epochs_run"] == 1
+    weights = load_model(out / "model.keras").get_weights()
+    return out, weights, time.perf_counter() - started
 
-    trained = load_model(out / "model.keras").get_weights()
-    gap = max(float(np.max(np.abs(a - b))) for a, b in zip(trained, reference, strict=True))
-    print(f"two processes and the reference: {seconds:.1f} s; largest weight gap {gap:.2e}")
+
+def _gap(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b, strict=True))
+
+
+def _two_processes_each_reading_their_own_files(backend: str, files: Path, tmp_path: Path) -> None:
+    reference = _reference(files)
+    _, trained, seconds = _run_two(backend, files, tmp_path)
+    gap = _gap(trained, reference)
+    print(f"two processes: {seconds:.1f} s; largest weight gap from the reference {gap:.2e}")
     assert gap <= WEIGHT_ATOL
 
 
 @jax_only
 def test_two_jax_processes_each_reading_its_own_files(files: Path, tmp_path: Path) -> None:
     _two_processes_each_reading_their_own_files("jax", files, tmp_path)
+
+
+@tensorflow_only
+def test_two_tensorflow_workers_each_reading_its_own_files(files: Path, tmp_path: Path) -> None:
+    _two_processes_each_reading_their_own_files("tensorflow", files, tmp_path)
+
+
+@tensorflow_only
+def test_two_tensorflow_workers_on_one_file_train_as_one_process(
+    small_parquet: Path, tmp_path: Path
+) -> None:
+    """One file: each worker feeds its slice of every (padded) global batch, so
+    the result is one process's ``train`` of the same table."""
+    from fraudkeras.training.train import train
+
+    _, trained, _ = _run_two("tensorflow", small_parquet, tmp_path)
+    alone = train(small_parquet, report=False, **OPTIONS).model.get_weights()
+    gap = _gap(trained, alone)
+    print(f"two workers on one file against one process: largest weight gap {gap:.2e}")
+    assert gap <= WEIGHT_ATOL
 
 
 @torch_only

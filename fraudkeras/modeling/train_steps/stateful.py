@@ -18,10 +18,12 @@ def update_metrics(
     labels: Any,
     logits: Any,
     rows: Any = None,
+    mask: Any = None,
 ) -> dict[str, Any]:
     """Update ``metrics`` (a subset of ``model.metrics``) and return their results
-    (``rows``: a data-parallel step's row losses, see ``FraudMLP.metric_update_args``)."""
+    (``rows``, ``mask``: a data-parallel step's row losses and 0/1 row weights,
+    see ``FraudMLP.metric_update_args``)."""
     for metric in metrics:
-        args, kwargs = model.metric_update_args(metric, loss, labels, logits, rows)
+        args, kwargs = model.metric_update_args(metric, loss, labels, logits, rows, mask)
         metric.update_state(*args, **kwargs)
     return {metric.name: metric.result() for metric in metrics}

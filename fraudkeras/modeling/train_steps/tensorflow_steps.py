@@ -70,36 +70,51 @@ def _replicas() -> Any:
 
 
 def train_step(model: FraudMLP, data: Any) -> dict[str, Any]:
-    x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+    x, y, mask = keras.utils.unpack_x_y_sample_weight(data)
     replicas = _replicas()
     if replicas is None:
         with tf.GradientTape() as tape:
             logits = model(x, training=True, return_logits=True)
             loss = model.weighted_loss(y, logits)
         rows = None
-    else:
-        local_rows = tf.cast(tf.shape(y)[0], tf.float32)
+    else:  # a mask (several workers) marks padding rows 0
+        weight = None if mask is None else tf.reshape(tf.cast(mask, tf.float32), [-1])
+        local_rows = (
+            tf.cast(tf.shape(y)[0], tf.float32) if weight is None else tf.reduce_sum(weight)
+        )
         global_rows = replicas.all_reduce(tf.distribute.ReduceOp.SUM, local_rows)
         with tf.GradientTape() as tape:
             logits = model(x, training=True, return_logits=True)
             rows = model.row_losses(y, logits)
+            if weight is not None:
+                rows = rows * tf.cast(weight, rows.dtype)
             loss = tf.reduce_sum(rows) / tf.cast(global_rows, rows.dtype)
     gradients = tape.gradient(loss, model.trainable_variables)
     model.optimizer.apply(gradients, model.trainable_variables)
-    logs = update_metrics(model, model.train_metrics, loss, y, logits, rows)
+    logs = update_metrics(model, model.train_metrics, loss, y, logits, rows, mask)
     if replicas is not None:
         logs["loss"] = _global_mean(replicas, model.loss_tracker)
+    if _several_workers():  # Keras reduces these logs with axis=0 (see tf_group)
+        logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
     return logs
+
+
+def _several_workers() -> bool:
+    strategy = tf.distribute.get_strategy()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._num_workers > 1
+    )
 
 
 def _global_mean(replicas: Any, tracker: keras.metrics.Mean) -> Any:
     """The tracker's mean over every replica's rows. Keras replaces the test step's
     logs by the metrics' (cross-replica) results, but keeps the train step's, which
-    it averages over the replicas: a mean of means, unequal when the slices are."""
-    total, count = replicas.all_reduce(
-        tf.distribute.ReduceOp.SUM, [tracker.total.value, tracker.count.value]
-    )
-    return tf.math.divide_no_nan(total, tf.cast(count, total.dtype))
+    it averages over the replicas: a mean of means, unequal when the slices are.
+    One stacked tensor: under ``MultiWorkerMirroredStrategy`` a list of the
+    variables' values fails to trace ("destinations can not be empty")."""
+    local = tf.stack([tf.identity(tracker.total), tf.cast(tracker.count, tracker.total.dtype)])
+    total, count = tf.unstack(replicas.all_reduce(tf.distribute.ReduceOp.SUM, local))
+    return tf.math.divide_no_nan(total, count)
 
 
 def test_step(model: FraudMLP, data: Any) -> dict[str, Any]:
