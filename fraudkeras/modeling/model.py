@@ -284,9 +284,9 @@ def labelled_logits(model: FraudMLP, labelled: np.ndarray) -> tuple[np.ndarray, 
     of rows :meth:`FraudMLP.prepare` made, each with its label as a last column.
 
     One compiled call per :data:`PREPARE_BATCH_SIZE` rows computes both: the full
-    table's 42,721 validation rows took ~16 ms in six TensorFlow calls of 8,192
-    rows, ~6 ms in one (JAX: ~6 and ~5 ms), and the loss as eager ops after it
-    ~1 ms more (scripts/profile_validation.py)."""
+    table's 42,721 validation rows took ~15 ms in six TensorFlow calls of 8,192
+    rows, ~6 ms in one (JAX: ~6 and ~5 ms), and the loss as eager ops after them
+    1-4 ms more, where in the same call it adds well under 1 ms."""
     function = _STEPS.compiled(model, "labelled_logits", _labelled_logits)
     both = in_batches(function, labelled, PREPARE_BATCH_SIZE, 2)
     return both[:, 0], both[:, 1]

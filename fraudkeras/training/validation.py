@@ -15,9 +15,9 @@ its test split (Keras's AUC metrics interpolate 200 thresholds), computed by
 scikit-learn: the same definitions, within float rounding, in ~1.5 ms rather
 than ~16 ms. scikit-learn's AUCs were most of the ~26 ms that ``train()``
 added to a 0.126 s JAX epoch (``train-jax`` against ``fit-jax``), and the
-forward pass in 8,192-row calls most of the rest on TensorFlow; the callback
-now takes ~8 ms an epoch on JAX and ~10 ms on TensorFlow
-(scripts/profile_epoch_end.py).
+forward pass in 8,192-row calls most of the rest on TensorFlow. The callback
+took ~26 ms an epoch on JAX and ~45 ms on TensorFlow; it now takes ~8-10 ms and
+~12 ms (scripts/profile_epoch_end.py times each part, on a busy machine).
 """
 
 from __future__ import annotations
