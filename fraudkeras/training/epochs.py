@@ -23,7 +23,7 @@ from fraudkeras.data.batches import (
     torch_loader,
 )
 from fraudkeras.data.splits import Split
-from fraudkeras.data.stream_batches import StreamBatches
+from fraudkeras.data.stream_batches import StreamBatches, TfStreamBatches
 from fraudkeras.data.streaming import StreamSplit
 from fraudkeras.modeling.features import PREPARED
 from fraudkeras.modeling.model import FraudMLP
@@ -85,6 +85,9 @@ def fit_epochs(
         stream = StreamBatches(streamed, size, config.seed, prepare=model.numpy_preparer(),
                                key=PREPARED)  # fmt: skip
         data, own = stream, [stream.callback()]
+        if keras.backend.backend() == "tensorflow" and count == 1:
+            streaming = TfStreamBatches(stream)
+            data, own = streaming.dataset, [streaming.callback()]
     else:
         x = model.prepare(parts.train.x)  # transformed and scaled once, not at every step
         if keras.backend.backend() == "tensorflow" and count == 1:

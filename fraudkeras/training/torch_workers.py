@@ -89,6 +89,7 @@ def launch_train(
             "data": None if source is None else str(source),
             "expected": expected,
             "stream": stream,
+            "stream_cache": output.stream_cache,
             "config": asdict(config),
             "out": str(out),
             "force": output.force,
@@ -311,6 +312,7 @@ def _work(spec: dict[str, Any]) -> None:
             report=spec["report"],
             plots=spec["plots"],
             verbose=spec["verbose"],
+            stream_cache=spec["stream_cache"],
         )
         return
     data: Any = spec["data"]
@@ -331,6 +333,7 @@ def _work(spec: dict[str, Any]) -> None:
         plots=spec["plots"],
         verbose=spec["verbose"],
         stream=spec["stream"],
+        stream_cache=spec["stream_cache"],
         **{name: getattr(config, name) for name in spec["config"]},
     )
 

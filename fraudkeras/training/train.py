@@ -3,13 +3,15 @@ and (optionally) a run folder that records everything needed to reproduce it."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import shutil
 import statistics
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,8 @@ class _Output:
     devices: int = 1
     #: False in a process of a group that is not rank 0: it writes no file
     primary: bool = True
+    #: keep a streamed table's decoded training rows on disk after their first read
+    stream_cache: bool = False
 
 
 def train(
@@ -115,6 +119,7 @@ def train(
     verbose: int | str = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     stream: bool = False,
+    stream_cache: bool = False,
     devices: int = 1,
     **options: Any,
 ) -> TrainedRun:
@@ -134,7 +139,10 @@ def train(
     Parquet file too large for memory) streams the training rows
     (:mod:`fraudkeras.data.streaming`; validation and test are scored whole in
     a pass of their own, :mod:`fraudkeras.runs.scoring`, and each epoch's
-    validation runs on a bounded sample of them). ``devices``: train data-parallel on that
+    validation runs on a bounded sample of them); ``stream_cache=True`` keeps each
+    chunk's decoded training rows on disk (in ``OUT.partial/``, or a temporary
+    folder) after the first epoch, so later epochs do not decode Parquet again.
+    ``devices``: train data-parallel on that
     many devices, each global batch split across them, with the same result as
     one device within float rounding (``metrics["devices"]`` records it): JAX
     and TensorFlow in this process (:mod:`fraudkeras.training.parallel`), torch
@@ -153,6 +161,7 @@ def train(
     if out is not None:
         check_output_dir(Path(out), force=force)
     output = _Output(None if out is None else Path(out), force, report, plots, verbose, callbacks)
+    output.stream_cache = stream_cache
     output.devices = torch_group.check_devices(devices)
     if group is not None:
         _in_group(output, group, devices)
@@ -199,13 +208,14 @@ def resume(
     verbose: int | str = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     devices: int = 1,
+    stream_cache: bool = False,
 ) -> TrainedRun:
     """Finish a run that was interrupted, from its last completed epoch.
 
     Needs the same backend and the same data (``data``: where it is now, if it
     moved) as the interrupted run; ends with the metrics an uninterrupted run
-    with the same seed would have. ``devices`` as for :func:`train` (it may
-    differ from the interrupted run's).
+    with the same seed would have. ``devices`` and ``stream_cache`` as for
+    :func:`train` (they may differ from the interrupted run's).
     """
     group = multihost.join() or tf_group.join()  # before the engine computes anything
     devices = torch_group.check_devices(devices)
@@ -227,6 +237,7 @@ def resume(
     streamed = bool(record["fingerprint"].get("stream"))
     table = str(source) if streamed else load_transactions(source)
     output = _Output(target, False, report, plots, verbose, callbacks, devices)
+    output.stream_cache = stream_cache
     if group is not None:
         _in_group(output, group, devices)
     if torch_group.launches(devices):
@@ -265,7 +276,8 @@ def _train(
         "config": asdict(config),
     }
     shard = own_shard(loaded.streamed, config.batch_size)
-    with data_parallel(output.devices) as placement:
+    cache = _stream_cache(loaded.streamed, output, fresh=resume_from is None)
+    with data_parallel(output.devices) as placement, cache:
         model = build_model(config, weights, parts.train.x, loaded.streamed)
         started = time.perf_counter()
         state, epoch_seconds = _fit_epochs(
@@ -302,6 +314,37 @@ def _train(
     if output.out is not None and output.primary:
         _save(run, loaded.transactions, output)
     return run
+
+
+@contextlib.contextmanager
+def _stream_cache(streamed: StreamSplit | None, output: _Output, fresh: bool) -> Iterator[None]:
+    """With ``stream_cache``, a folder for a streamed table's decoded training
+    rows while it trains: ``OUT.stream-cache/`` beside the checkpoint, removed
+    when training ends and kept when it is interrupted or fails (``resume``
+    reads it; a new run starts it afresh), or a temporary folder without
+    ``out``. Processes of a group other than the first read Parquet every epoch
+    (they write no file)."""
+    if streamed is None or not output.stream_cache or not output.primary:
+        yield
+        return
+    if output.out is None:
+        with tempfile.TemporaryDirectory(prefix="fraudkeras-stream-") as temporary:
+            streamed.cache = Path(temporary)
+            try:
+                yield
+            finally:
+                streamed.cache = None
+        return
+    folder = output.out.with_name(output.out.name + ".stream-cache")
+    if fresh:
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    streamed.cache = folder
+    try:
+        yield
+    finally:
+        streamed.cache = None
+    shutil.rmtree(folder, ignore_errors=True)  # not reached when training raised
 
 
 def _prepare(table: Transactions | str, config: TrainConfig) -> _Data:

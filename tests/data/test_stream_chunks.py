@@ -16,6 +16,7 @@ from fraudkeras.data.parquet_table import open_table, row_group_rows
 from fraudkeras.data.schema import FEATURES
 from fraudkeras.data.stream_batches import epoch_batches
 from fraudkeras.data.streaming import scan, split_stream, uniform_hash
+from helpers import only_backend
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +132,22 @@ def test_prepared_chunks_equal_model_prepare(grouped: Path) -> None:
     x = np.concatenate([x for x, _ in raw])
     expected = model.standardize(model.transform(x))  # what ``prepare`` compiles, eagerly
     np.testing.assert_allclose(p, keras.ops.convert_to_numpy(expected), rtol=1e-5, atol=1e-5)
+
+
+@only_backend("tensorflow")
+def test_the_tf_data_pipeline_gives_the_streamed_batches(grouped: Path) -> None:
+    """TensorFlow's streamed input (whole buffers cut into batches by ``tf.data``)
+    gives each epoch exactly the batches of the Python path, in order."""
+    from fraudkeras.data.stream_batches import StreamBatches, TfStreamBatches
+
+    streamed = split_stream(scan(open_table(grouped, chunk_rows=250), "stratified", 2))
+    stream = StreamBatches(streamed, 64, seed=3, key="rows")
+    pipeline = TfStreamBatches(stream)
+    for epoch in (0, 1):
+        pipeline.epoch = epoch
+        got = [(x["rows"].numpy(), y.numpy()) for x, y in pipeline.dataset]
+        expected = list(epoch_batches(streamed, 64, 3, epoch))
+        assert len(got) == len(expected) == len(stream)
+        for (x, y), (want_x, want_y) in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(x, want_x)
+            np.testing.assert_array_equal(y, want_y)

@@ -88,3 +88,32 @@ def test_a_run_keeps_feature_samples_but_scores_every_holdout_row(
     listed = analysis["errors"]["false_positives"] + analysis["errors"]["false_negatives"]
     assert listed and all(int(item["row"]) in set(np.flatnonzero(test)) for item in listed)
     assert all(len(item["pushed_by"]) == 2 for item in listed)
+
+
+def test_a_stream_cache_serves_later_epochs_without_the_files(shards: Path, tmp_path: Path) -> None:
+    """With ``stream_cache``, the second and third epochs read the training rows
+    from the cache: they run (and equal an uncached run) while the Parquet files
+    are gone, from the first epoch's end to training's end (scoring validation
+    and test reads them again); the cache is removed afterwards."""
+    import shutil
+
+    table, away = tmp_path / "table", tmp_path / "away"
+    shutil.copytree(shards, table)
+
+    class FilesGoneAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            if epoch == 0:
+                table.rename(away)
+
+        def on_train_end(self, logs=None) -> None:
+            away.rename(table)
+
+    options = {**OPTIONS, "epochs": 3}
+    cached = train(table, out=tmp_path / "cached", stream_cache=True,
+                   callbacks=[FilesGoneAfterFirstEpoch()], **options)  # fmt: skip
+    assert cached.metrics["epochs_run"] == 3
+    assert not (tmp_path / "cached.stream-cache").exists()
+    plain = train(shards, out=tmp_path / "plain", **options)
+    assert cached.history["loss"] == plain.history["loss"]
+    for a, b in zip(cached.model.get_weights(), plain.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
