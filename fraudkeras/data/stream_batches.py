@@ -16,7 +16,8 @@ in-memory path's step. The next buffer is read, split, prepared and permuted
 in a background thread (:data:`BUFFERS_AHEAD`) while the current one is trained
 on: polars and NumPy release the GIL, so on a 10x epoch that work (~1.9 s of
 ~5 s, mostly Parquet decoding) runs beside training instead of between its
-steps; the order does not depend on it, and it holds one more buffer.
+steps; the order does not depend on it. It holds up to two more buffers than
+the one being trained on: one waiting in the queue and the next one built.
 
 A ``keras.utils.PyDataset`` is random-access, but ``fit`` reads it in order: an
 out-of-order index (Keras peeks at batch 0 before the epoch) restarts the epoch.

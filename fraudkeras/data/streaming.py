@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from fraudkeras._core.errors import DataError
+from fraudkeras._core.errors import DataError, OutputError
 from fraudkeras.data.parquet_table import Chunk, ParquetTable
 from fraudkeras.data.schema import FEATURES
 from fraudkeras.data.splits import HOLDOUT_FRACTION, SPLIT_KINDS, Part, Split
@@ -238,8 +238,14 @@ class StreamSplit:
         )
         if kept is not None:  # features and label (0/1, exact in float32) in one array
             scratch = kept.with_name(f"{kept.stem}.{os.getpid()}.tmp.npy")
-            np.save(scratch, np.column_stack([x, y.astype(np.float32)]))
-            os.replace(scratch, kept)  # whole or absent, even if the run is killed
+            try:
+                np.save(scratch, np.column_stack([x, y.astype(np.float32)]))
+                os.replace(scratch, kept)  # whole or absent, even if the run is killed
+            except OSError as error:
+                scratch.unlink(missing_ok=True)
+                raise OutputError(
+                    f"{self.cache}: cannot keep the stream cache ({error})"
+                ) from error
         return x, y
 
     def train_chunks(

@@ -305,14 +305,18 @@ def _labelled_logits(model: FraudMLP, labelled: Any) -> Any:
 def in_batches(function: Any, features: np.ndarray, size: int, width: int) -> np.ndarray:
     """``function`` over ``features`` (as float32) in batches of ``size`` rows, as
     float32 NumPy of ``width`` columns. A short last batch is padded with zero rows
-    (their results dropped), so a compiled function sees one shape only."""
+    (their results dropped) to ``size``, or, when all of ``features`` is shorter
+    than a batch, to a power of two of at least 256 rows: a compiled (jitted)
+    function sees few shapes, however many sizes of input come (a streamed
+    table's chunks: each new shape cost JAX ~0.1 s)."""
     x = np.asarray(features, dtype=np.float32)
     parts = []
     for start in range(0, len(x), size):
         batch = x[start : start + size]
         rows = len(batch)
-        if 0 < rows < size and len(x) > size:
-            batch = np.concatenate([batch, np.zeros((size - rows, *x.shape[1:]), np.float32)])
+        if 0 < rows < size:
+            target = size if len(x) > size else min(size, 1 << max(8, (rows - 1).bit_length()))
+            batch = np.concatenate([batch, np.zeros((target - rows, *x.shape[1:]), np.float32)])
         result = ops.convert_to_numpy(ops.stop_gradient(function(batch)))
         parts.append(np.asarray(result, dtype=np.float32)[:rows])
     return np.concatenate(parts) if parts else np.zeros((0, width), np.float32)

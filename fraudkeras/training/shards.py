@@ -76,13 +76,15 @@ def own_shard(streamed: StreamSplit | None, batch_size: int) -> Shard | None:
     for _, x, y in streamed.train_chunks(own):
         xs.append(x)
         ys.append(y)
-    if not sum(len(y) for y in ys):
+    rows = sum(len(y) for y in ys)
+    steps = largest(math.ceil(rows / local))
+    if -largest(-rows) == 0:  # every process learns it, so none waits in a collective
         raise DataError(
-            f"process {group.process} of {group.processes}: its files of "
-            f"{streamed.scan.table.source} hold no training rows"
+            f"{streamed.scan.table.source}: with {group.processes} processes each training "
+            "on its own files, one of them gets no training rows (a time split puts whole "
+            "files in validation and test); use fewer processes or a stratified split"
         )
     x_own, y_own = np.concatenate(xs), np.concatenate(ys)
-    steps = largest(math.ceil(len(y_own) / local))
     log.info(
         "process %d of %d: %d training rows from %d of %d files, %d steps an epoch",
         group.process, group.processes, len(y_own), len(own), len(streamed.files()), steps,

@@ -70,8 +70,13 @@ def join() -> Group | None:
 
         index, count = workers
         with c_output_silenced():  # its gRPC server and coordination service log lines
-            _GROUP["strategy"] = tf.distribute.MultiWorkerMirroredStrategy()
-        _GROUP["group"] = Group(index, count, 1, count)
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        if strategy.num_replicas_in_sync != count:  # a worker with several GPUs
+            raise ParameterError(
+                f"TF_CONFIG: {count} workers make {strategy.num_replicas_in_sync} replicas; "
+                "one device per worker is supported (set CUDA_VISIBLE_DEVICES to one GPU)"
+            )
+        _GROUP["strategy"], _GROUP["group"] = strategy, Group(index, count, 1, count)
     group: Group = _GROUP["group"]
     return group
 

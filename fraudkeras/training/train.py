@@ -4,6 +4,7 @@ and (optionally) a run folder that records everything needed to reproduce it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -26,7 +27,7 @@ from fraudkeras._core.errors import (
     ParameterError,
     TrainingError,
 )
-from fraudkeras._core.files import check_output_dir, remove_stale_scratch
+from fraudkeras._core.files import check_output_dir, remove_stale_scratch, write_json
 from fraudkeras._core.provenance import peak_rss_mb
 from fraudkeras.analysis.drift import REFERENCE_FILE, reference_for
 from fraudkeras.data.class_weights import ClassWeights, class_weights
@@ -140,7 +141,7 @@ def train(
     (:mod:`fraudkeras.data.streaming`; validation and test are scored whole in
     a pass of their own, :mod:`fraudkeras.runs.scoring`, and each epoch's
     validation runs on a bounded sample of them); ``stream_cache=True`` keeps each
-    chunk's decoded training rows on disk (in ``OUT.partial/``, or a temporary
+    chunk's decoded training rows on disk (in ``OUT.stream-cache/``, or a temporary
     folder) after the first epoch, so later epochs do not decode Parquet again.
     ``devices``: train data-parallel on that
     many devices, each global batch split across them, with the same result as
@@ -319,15 +320,19 @@ def _train(
 @contextlib.contextmanager
 def _stream_cache(streamed: StreamSplit | None, output: _Output, fresh: bool) -> Iterator[None]:
     """With ``stream_cache``, a folder for a streamed table's decoded training
-    rows while it trains: ``OUT.stream-cache/`` beside the checkpoint, removed
-    when training ends and kept when it is interrupted or fails (``resume``
-    reads it; a new run starts it afresh), or a temporary folder without
-    ``out``. Processes of a group other than the first read Parquet every epoch
-    (they write no file)."""
+    rows while it trains: ``OUT.stream-cache/`` beside the checkpoint, or a
+    temporary folder without ``out``. It is removed when training ends or fails
+    for good, kept while a checkpoint remains to resume (and then only reused
+    for the same table, split and chunks: its ``manifest.json``), and never
+    inherited by a new run. Processes of a group other than the first read
+    Parquet every epoch (they write no file)."""
+    folder = None if output.out is None else output.out.with_name(output.out.name + ".stream-cache")
+    if folder is not None and fresh and output.primary:
+        shutil.rmtree(folder, ignore_errors=True)
     if streamed is None or not output.stream_cache or not output.primary:
         yield
         return
-    if output.out is None:
+    if folder is None:
         with tempfile.TemporaryDirectory(prefix="fraudkeras-stream-") as temporary:
             streamed.cache = Path(temporary)
             try:
@@ -335,16 +340,31 @@ def _stream_cache(streamed: StreamSplit | None, output: _Output, fresh: bool) ->
             finally:
                 streamed.cache = None
         return
-    folder = output.out.with_name(output.out.name + ".stream-cache")
-    if fresh:
-        shutil.rmtree(folder, ignore_errors=True)
+    found = streamed.scan
+    manifest = {
+        "fingerprint": found.fingerprint,
+        "split": [
+            found.assignment.kind,
+            found.assignment.seed,
+            [repr(c) for c in found.assignment.cuts],
+        ],
+        "chunks": [[str(c.path), c.offset, c.rows] for c in found.table.chunks],
+    }
+    kept = folder / "manifest.json"
+    if kept.is_file() and json.loads(kept.read_text()) != manifest:
+        shutil.rmtree(folder, ignore_errors=True)  # another table's, or another split's
     folder.mkdir(parents=True, exist_ok=True)
+    write_json(kept, manifest)
     streamed.cache = folder
     try:
         yield
+    except BaseException:
+        if output.out is not None and not checkpoint.checkpoint_dir(output.out).is_dir():
+            shutil.rmtree(folder, ignore_errors=True)  # nothing left to resume
+        raise
     finally:
         streamed.cache = None
-    shutil.rmtree(folder, ignore_errors=True)  # not reached when training raised
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _prepare(table: Transactions | str, config: TrainConfig) -> _Data:

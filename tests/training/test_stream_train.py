@@ -117,3 +117,28 @@ def test_a_stream_cache_serves_later_epochs_without_the_files(shards: Path, tmp_
     assert cached.history["loss"] == plain.history["loss"]
     for a, b in zip(cached.model.get_weights(), plain.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_resume_reuses_only_its_own_stream_cache(shards: Path, tmp_path: Path) -> None:
+    """An interrupted cached run keeps its cache for ``resume``; a cache whose
+    manifest names another table is discarded (its rows are zeroed here, so
+    reusing it would change the result), and the resumed run ends like an
+    uninterrupted one."""
+    options = {**OPTIONS, "epochs": 3}
+    whole = train(shards, out=tmp_path / "whole", **options)
+    out = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        train(shards, out=out, stream_cache=True, callbacks=[StopAfter()], **options)
+    cache = tmp_path / "cut.stream-cache"
+    kept = sorted(cache.glob("rows-*.npy"))
+    assert kept and (cache / "manifest.json").is_file()
+    for path in kept:
+        np.save(path, np.zeros_like(np.load(path)))
+    manifest = json.loads((cache / "manifest.json").read_text())
+    manifest["fingerprint"]["sha256"] = "another table"
+    (cache / "manifest.json").write_text(json.dumps(manifest))
+    resumed = resume(out, report=False, stream_cache=True)
+    assert not cache.exists()
+    assert resumed.history["loss"] == whole.history["loss"]
+    for a, b in zip(resumed.model.get_weights(), whole.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
