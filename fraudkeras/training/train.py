@@ -329,6 +329,8 @@ def _stream_cache(streamed: StreamSplit | None, output: _Output, fresh: bool) ->
     folder = None if output.out is None else output.out.with_name(output.out.name + ".stream-cache")
     if folder is not None and fresh and output.primary:
         shutil.rmtree(folder, ignore_errors=True)
+    if streamed is None and output.stream_cache:
+        log.info("stream cache: the table is in memory, nothing to cache")
     if streamed is None or not output.stream_cache or not output.primary:
         yield
         return
