@@ -13,18 +13,20 @@ from keras import ops
 from scipy.special import expit
 
 from fraudkeras._core.errors import ModelFileError, first_line
+from fraudkeras.backends import current
 from fraudkeras.data.schema import N_FEATURES
 from fraudkeras.modeling import features as transforms
 from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
-from fraudkeras.modeling.loss import weighted_bce_rows, weighted_binary_crossentropy
-from fraudkeras.modeling.train_steps import steps_for_backend
+from fraudkeras.modeling.loss import ClassWeightedBinaryCrossentropy, weighted_bce_rows
 
 PREDICT_BATCH_SIZE = 8192
 #: rows per call in :meth:`FraudMLP.prepare` and :func:`labelled_logits`: torch's eager
 #: ops took 0.56 s for the full table's training rows in batches of 8,192, 0.25 s in
 #: batches of 65,536
 PREPARE_BATCH_SIZE = 65_536
-_STEPS = steps_for_backend(keras.backend.backend())
+#: the notebook's optimizer, and what ``compile`` uses when it names none
+DEFAULT_LEARNING_RATE = 1e-3
+_BACKEND = current()
 
 
 @keras.saving.register_keras_serializable(package="fraudkeras")
@@ -35,10 +37,16 @@ class FraudMLP(keras.Model):
     ``features``) and a ``Normalization`` adapted on its training outputs come
     first, so every saved or exported model takes raw transactions. A model
     saved before the transform existed has no ``features`` in its config and
-    loads as ``raw``: the old behaviour, unchanged. Training uses the model's own
-    ``train_step`` (one module per backend in :mod:`fraudkeras.modeling.train_steps`) with
-    the class-weighted loss of :mod:`fraudkeras.modeling.loss`; the class weights are part
-    of the model's config.
+    loads as ``raw``: the old behaviour, unchanged.
+
+    Training is Keras's: ``compile`` then ``fit``. What ``compile`` leaves out
+    is the model's default: Adam at 1e-3 and the class-weighted binary
+    cross-entropy of :mod:`fraudkeras.modeling.loss` with the model's class
+    weights (part of its config); ``fit`` or ``evaluate`` before any ``compile``
+    compiles with those. The step (:mod:`fraudkeras.backends`) runs ``call``, the
+    compiled loss through ``compute_loss``, ``optimizer.apply`` and the compiled
+    metrics on every backend. ``evaluate`` also reports PR-AUC and ROC-AUC
+    (:attr:`monitors`), which ``fit`` does not update.
     """
 
     def __init__(
@@ -63,7 +71,6 @@ class FraudMLP(keras.Model):
             for i, units in enumerate(self.hidden_units)
         ]
         self.logit = keras.layers.Dense(1, name="logit")
-        self.loss_tracker = keras.metrics.Mean(name="loss")
         self.pr_auc = keras.metrics.AUC(curve="PR", name="pr_auc")
         self.roc_auc = keras.metrics.AUC(curve="ROC", name="roc_auc")
 
@@ -116,7 +123,7 @@ class FraudMLP(keras.Model):
         batch they were ~20 % of a PyTorch step and ~15 small ops of every
         TensorFlow step (scripts/bench_training.py). Row by row, the result is
         what ``call`` computes (the same ``keras.ops``)."""
-        prepare = _STEPS.compiled(self, "prepare", FraudMLP.network_inputs)
+        prepare = _BACKEND.compiled(self, "prepare", FraudMLP.network_inputs)
         return in_batches(prepare, features, PREPARE_BATCH_SIZE, len(self.feature_names))
 
     def numpy_preparer(self) -> Callable[[np.ndarray], np.ndarray]:
@@ -160,13 +167,62 @@ class FraudMLP(keras.Model):
         scale = 1.0 / std
         return ops.cast(inputs, scale.dtype) * scale - mean * scale
 
-    # -- training: the steps live in fraudkeras.modeling.train_steps, one module per backend --
+    # -- training: Keras's compile and fit; the steps are in fraudkeras.backends --
+
+    def compile(
+        self,
+        optimizer: Any = None,
+        loss: Any = None,
+        metrics: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """``keras.Model.compile`` with the model's defaults for what it leaves
+        out (see the class docstring). ``steps_per_execution`` is capped at what
+        the backend's trainer accepts (torch: 1), so a model compiled with 64
+        steps a call under JAX, saved and loaded under torch, still runs."""
+        wanted = kwargs.pop("steps_per_execution", 1)
+        super().compile(
+            optimizer=(
+                keras.optimizers.Adam(DEFAULT_LEARNING_RATE) if optimizer is None else optimizer
+            ),
+            loss=self.default_loss() if loss is None else loss,
+            metrics=metrics,
+            steps_per_execution=_BACKEND.steps_per_execution(wanted),
+            **kwargs,
+        )
+
+    def default_loss(self) -> ClassWeightedBinaryCrossentropy:
+        """The class-weighted BCE with this model's class weights."""
+        return ClassWeightedBinaryCrossentropy(*self.class_weight)
+
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
+        """Keras's ``compute_loss``, given the model's logits as ``y_pred`` (the
+        steps compute them once): a loss that says ``from_logits`` gets them as
+        they are, any other loss the probabilities ``call`` returns."""
+        if not getattr(self.loss, "from_logits", False):
+            y_pred = ops.sigmoid(y_pred)
+        return super().compute_loss(x, y, y_pred, sample_weight, training)
 
     def fit(self, *args: Any, **kwargs: Any) -> Any:
-        """``keras.Model.fit`` inside the backend's ``fit_context`` (on torch: one
-        intra-op thread, see :mod:`fraudkeras.modeling.train_steps.torch_steps`)."""
-        with _STEPS.fit_context(self):
+        """``keras.Model.fit``, compiled with the defaults if it was not, inside
+        the backend's ``fit_context`` (on torch: one intra-op thread)."""
+        if not self.compiled:
+            self.compile()
+        with _BACKEND.fit_context(self):
             return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> Any:
+        """``keras.Model.evaluate``, compiled with the defaults if it was not."""
+        if not self.compiled:
+            self.compile()
+        return super().evaluate(*args, **kwargs)
 
     def _maybe_symbolic_build(self, *args: Any, **kwargs: Any) -> None:
         """TensorFlow's trainer only (keras 3.15): under a ``tf.distribute`` strategy
@@ -184,62 +240,29 @@ class FraudMLP(keras.Model):
         super()._maybe_symbolic_build(*args, **kwargs)
 
     def train_step(self, *args: Any) -> Any:
-        return _STEPS.train_step(self, *args)
+        return _BACKEND.train_step(self, *args)
 
     def test_step(self, *args: Any) -> Any:
-        return _STEPS.test_step(self, *args)
-
-    def weighted_loss(self, labels: Any, logits: Any) -> Any:
-        normal_weight, fraud_weight = self.class_weight
-        return weighted_binary_crossentropy(
-            labels, logits, normal_weight=normal_weight, fraud_weight=fraud_weight
-        )
+        return _BACKEND.test_step(self, *args)
 
     def row_losses(self, labels: Any, logits: Any) -> Any:
-        """The weighted BCE of every row (data-parallel steps sum these themselves)."""
+        """The default loss of every row (validation averages them over all its rows)."""
         normal_weight, fraud_weight = self.class_weight
         return weighted_bce_rows(
             labels, logits, normal_weight=normal_weight, fraud_weight=fraud_weight
         )
 
     @property
-    def metrics(self) -> list[keras.metrics.Metric]:
-        return [self.loss_tracker, self.pr_auc, self.roc_auc]
+    def loss_tracker(self) -> keras.metrics.Metric:
+        """Keras's own mean of the loss (``loss`` in the logs), once compiled."""
+        return next(metric for metric in self.metrics if metric.name == "loss")
 
     @property
-    def train_metrics(self) -> list[keras.metrics.Metric]:
-        """What ``train_step`` updates: the loss only. Per-step AUC updates cost as
-        much as the rest of a training step (scripts/bench_training.py), so the AUCs
-        are updated in ``test_step`` only (``evaluate``); ``train()`` validates each
-        epoch with :class:`fraudkeras.training.validation.Validation`."""
-        return [self.loss_tracker]
-
-    def metric_update_args(
-        self,
-        metric: keras.metrics.Metric,
-        loss: Any,
-        labels: Any,
-        logits: Any,
-        rows: Any = None,
-        mask: Any = None,
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """Arguments for ``metric``'s (stateful or stateless) ``update_state``.
-
-        The one place that says what each metric sees: the loss tracker the
-        batch loss weighted by batch size (an exact epoch mean), the AUCs the
-        labels and probabilities. Metrics are matched by identity, not name.
-
-        A data-parallel step passes ``rows``, its rows' losses: the loss tracker
-        then sums those, since a device's share of the loss is not its rows'
-        mean; and ``mask`` (1 for a real row, 0 for padding), which every metric
-        takes as its sample weight, so padding counts nowhere.
-        """
-        if metric is self.loss_tracker:
-            if rows is not None:
-                return (rows,), {} if mask is None else {"sample_weight": mask}
-            return (loss,), {"sample_weight": ops.shape(logits)[0]}
-        weights = {} if mask is None else {"sample_weight": ops.reshape(mask, (-1, 1))}
-        return (ops.reshape(labels, (-1, 1)), ops.sigmoid(logits)), weights
+    def monitors(self) -> list[keras.metrics.Metric]:
+        """PR-AUC and ROC-AUC: ``evaluate`` updates them, ``fit`` does not (an AUC
+        update costs as much as the rest of a training step; ``train()`` validates
+        each epoch with :class:`fraudkeras.training.validation.Validation`)."""
+        return [self.pr_auc, self.roc_auc]
 
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = super().get_config()
@@ -275,7 +298,7 @@ def fraud_probabilities(model: FraudMLP, features: np.ndarray) -> np.ndarray:
     1.0, and those ties cost PR-AUC (0.0125 on the bundled sample's test split,
     where 15 transactions, 14 of them frauds, saturated).
     """
-    logits = _STEPS.compiled(model, "logits", _logits)
+    logits = _BACKEND.compiled(model, "logits", _logits)
     return probability_of(in_batches(logits, features, PREDICT_BATCH_SIZE, 1).reshape(-1))
 
 
@@ -287,7 +310,7 @@ def labelled_logits(model: FraudMLP, labelled: np.ndarray) -> tuple[np.ndarray, 
     table's 42,721 validation rows took ~15 ms in six TensorFlow calls of 8,192
     rows, ~6 ms in one (JAX: ~6 and ~5 ms), and the loss as eager ops after them
     1-4 ms more, where in the same call it adds well under 1 ms."""
-    function = _STEPS.compiled(model, "labelled_logits", _labelled_logits)
+    function = _BACKEND.compiled(model, "labelled_logits", _labelled_logits)
     both = in_batches(function, labelled, PREPARE_BATCH_SIZE, 2)
     return both[:, 0], both[:, 1]
 

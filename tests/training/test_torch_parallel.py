@@ -52,7 +52,7 @@ def _largest_gap(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 @torch_only
 def test_each_worker_takes_its_share_of_a_batch() -> None:
-    from fraudkeras.modeling.train_steps.torch_parallel_steps import share
+    from fraudkeras.backends.torch_backend import share
 
     for rows, world in [(211, 2), (201, 2), (1, 2), (7, 3), (256, 4)]:
         parts = [range(rows)[share(rows, rank, world)] for rank in range(world)]
