@@ -18,6 +18,7 @@ import numpy as np
 
 from fraudkeras._core import errors
 from fraudkeras._core.backend import default_backend, use_backend
+from fraudkeras._core.subprocesses import report_failure
 
 
 def _predict(x_path: str, out_path: str, *model_paths: str) -> None:
@@ -41,13 +42,15 @@ JOBS: dict[str, Callable[..., None]] = {"predict": _predict, "export": _export}
 
 
 def run(jobs: dict[str, Callable[..., None]], argv: list[str]) -> int:
-    """Run one job under ``$KERAS_BACKEND``; a FraudKerasError becomes one stderr
-    line (``Kind: message``) that the parent raises again."""
+    """Run one job under ``$KERAS_BACKEND``; a FraudKerasError is reported to the
+    parent (:func:`~fraudkeras._core.subprocesses.report_failure`), which raises it
+    again."""
     job, *args = argv
     try:
         use_backend(os.environ.get("KERAS_BACKEND") or default_backend())
         jobs[job](*args)
     except errors.FraudKerasError as error:
+        report_failure(error)
         print(f"{type(error).__name__}: {error}", file=sys.stderr)
         return error.exit_code
     return 0

@@ -72,13 +72,13 @@ def _parallel_epoch(
     prepare_devices(os.environ["KERAS_BACKEND"], n)  # before keras starts the engine
     import keras
 
+    from fraudkeras.backends import current
     from fraudkeras.data.class_weights import class_weights
     from fraudkeras.data.splits import split
     from fraudkeras.data.tables import load_transactions
     from fraudkeras.modeling.model import FraudMLP
     from fraudkeras.runs.config import TrainConfig
-    from fraudkeras.training.epochs import fit_epochs
-    from fraudkeras.training.parallel import data_parallel, steps_per_execution_limit
+    from fraudkeras.training.epochs import fit_epochs, training_batches
 
     config = TrainConfig(epochs=1, batch_size=int(batch_size), seed=3, class_weight="balanced")
     parts = split(load_transactions(data), config.split, config.split_seed)
@@ -89,7 +89,7 @@ def _parallel_epoch(
         def on_epoch_end(self, epoch: int, epoch_logs: dict | None = None) -> None:
             logs.update({k: float(v) for k, v in (epoch_logs or {}).items()})
 
-    with data_parallel(n) as placement:
+    with current().data_parallel(n) as placement:
         model = FraudMLP(class_weight=(weights.normal, weights.fraud), features=config.features)
         model.adapt(parts.train.x)
         if Path(init_path).exists():
@@ -98,11 +98,11 @@ def _parallel_epoch(
         else:
             np.savez(init_path, **{f"w{i}": w for i, w in enumerate(model.get_weights())})
         steps = math.ceil(len(parts.train.y) / config.batch_size)
-        model.compile(  # as compile_model: at most an epoch per call (1 under a TF strategy)
-            optimizer=keras.optimizers.SGD(learning_rate=0.05),
-            steps_per_execution=steps_per_execution_limit(steps),
+        model.compile(  # at most an epoch per call (the model caps it under a TF strategy)
+            optimizer=keras.optimizers.SGD(learning_rate=0.05), steps_per_execution=steps
         )
-        fit_epochs(model, parts, config, 0, [_Record()], 0, pad_to=placement.pad_to)
+        batches = training_batches(model, parts, config, placement)
+        fit_epochs(model, batches, config, 0, [_Record()], 0, parts.validation)
     arrays: dict[str, Any] = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
     arrays.update({f"log_{k}": np.float64(v) for k, v in logs.items()})
     arrays["replicas"] = np.int64(_replicas(model))

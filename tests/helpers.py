@@ -57,6 +57,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     )
 
 
+def free_port() -> int:
+    """A TCP port free on loopback now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def make_model(features: np.ndarray, class_weight=(1.0, 1.0), seed: int = 0, optimizer=None):
     """A FraudMLP with seeded weights, its scaler adapted on ``features``, and
     (given an optimizer) compiled and built so a train step can run at once."""

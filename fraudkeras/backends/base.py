@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import keras
 from keras import ops
+
+from fraudkeras._core.devices import check_device_count
+from fraudkeras.data.batches import SeededBatches
 
 #: ``function(model, batch)``: what :meth:`Backend.compiled` compiles
 ModelFunction = Callable[[Any, Any], Any]
@@ -26,6 +29,18 @@ class Group:
     processes: int
     local_devices: int
     devices: int
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How a run's batches are placed: on ``devices`` devices, padded to a multiple
+    of ``pad_to`` rows (1: not padded), and fed by ``processes`` processes, this
+    one ``process``, each its part of every global batch."""
+
+    devices: int = 1
+    pad_to: int = 1
+    processes: int = 1
+    process: int = 0
 
 
 class Backend(abc.ABC):
@@ -69,6 +84,70 @@ class Backend(abc.ABC):
     def steps_per_execution(self, wanted: int) -> int:
         """``wanted``, within what this backend's trainer accepts here."""
         return max(1, min(int(wanted), self.max_steps_per_execution))
+
+    # -- feeding fit -----------------------------------------------------------------
+
+    def feed(self, batches: SeededBatches) -> Any:
+        """What ``fit`` reads to get ``batches``: the dataset itself by default."""
+        return batches
+
+    # -- devices and process groups --------------------------------------------------
+
+    def join_group(self) -> Group | None:
+        """Join the group of processes the environment describes, before the engine
+        computes anything (once per process); None when there is none."""
+        return None
+
+    def group(self) -> Group | None:
+        """The group this process has joined, if any."""
+        return None
+
+    def own_files_group(self) -> Group | None:
+        """The group whose processes each train on their own files
+        (:mod:`fraudkeras.training.shards`), if this process is in one."""
+        return self.group()
+
+    def largest(self, value: int) -> int:
+        """The largest ``value`` over the group's processes."""
+        return value
+
+    def check_devices(self, devices: int) -> None:
+        """Raise a ParameterError (saying how to get them) when this process cannot
+        train on ``devices`` devices."""
+        check_device_count(devices)
+
+    @contextlib.contextmanager
+    def data_parallel(self, devices: int) -> Iterator[Placement]:
+        """Build, compile and fit inside this context to train on ``devices``
+        devices (of the group, when this process is in one)."""
+        self.check_devices(devices)
+        yield Placement(devices)
+
+    def first_process(self) -> bool:
+        """Whether this process is the first of its group (or alone): the one
+        that writes files."""
+        group = self.group()
+        return group is None or group.process == 0
+
+    def launches(self, devices: int) -> bool:
+        """Whether training on ``devices`` devices starts worker processes rather
+        than training in this one (torch)."""
+        return False
+
+    def launch(self, devices: int, module: str, arguments: Sequence[str]) -> None:
+        """Run ``python -m module *arguments`` in ``devices`` worker processes that
+        form a group, and wait for them."""
+        raise NotImplementedError(f"{self.name} trains several devices in one process")
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Group | None]:
+        """A training run inside the group this process is in: joined for the run
+        where the backend needs it (torch), else :meth:`group`."""
+        yield self.group()
+
+    def epoch_callbacks(self) -> list[keras.callbacks.Callback]:
+        """Callbacks that keep a group's processes deciding alike at each epoch."""
+        return []
 
 
 def unpack(data: Any) -> tuple[Any, Any, Any]:

@@ -2,7 +2,8 @@
 and ``stateless_compute_loss``, updates with ``optimizer.stateless_apply``; the
 metrics' state is threaded through explicitly (a jitted step cannot mutate).
 
-Data-parallel training (``keras.distribution.DataParallel``) runs the same step,
+Several devices: ``keras.distribution.DataParallel`` (variables replicated,
+batches sharded on their first axis) runs the same step,
 jitted by Keras with the variables' shardings, on global batches: XLA adds the
 all-reduces. A global batch is split into equal slices only, so batches come
 padded to a multiple of the device count, with a 0/1 mask as their sample
@@ -12,16 +13,23 @@ that make the loss the mean over the real rows).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
 import keras
+import numpy as np
 
+from fraudkeras._core.devices import XLA_DEVICE_COUNT_FLAG
+from fraudkeras._core.errors import ParameterError
 from fraudkeras.backends.base import (
     Backend,
+    Group,
     ModelFunction,
+    Placement,
     real_rows,
     record,
     share_weights,
@@ -114,6 +122,93 @@ class JaxBackend(Backend):
             functions[key] = (variables, run)
         variables, run = functions[key]
         return lambda batch: run([variable.value for variable in variables], batch)
+
+    # -- devices and process groups --------------------------------------------------
+
+    def join_group(self) -> Group | None:
+        if environment_group() is None:
+            return None
+        if not jax.distributed.is_initialized():
+            # CPU devices need a collectives implementation across processes (harmless
+            # where an accelerator brings its own); asking the backend would start it.
+            jax.config.update("jax_cpu_collectives_implementation", "gloo")
+            keras.distribution.initialize()
+        return self.group()
+
+    def group(self) -> Group | None:
+        if not jax.distributed.is_initialized() or jax.process_count() == 1:
+            return None
+        return Group(jax.process_index(), jax.process_count(), jax.local_device_count(),
+                     jax.device_count())  # fmt: skip
+
+    def largest(self, value: int) -> int:
+        if self.group() is None:
+            return value
+        from jax.experimental import multihost_utils
+
+        gathered = multihost_utils.process_allgather(np.array([value], np.int64))
+        return int(np.max(gathered))
+
+    def check_devices(self, devices: int) -> None:
+        super().check_devices(devices)
+        available = len(keras.distribution.list_devices())
+        if devices > 1 and self.group() is None and available < devices:
+            raise ParameterError(
+                f"devices {devices}: JAX has {available} device(s); on CPU, set "
+                f"XLA_FLAGS={XLA_DEVICE_COUNT_FLAG}={devices} before jax is imported "
+                "(fraudkeras train --devices does it itself, unless XLA_FLAGS names a count)"
+            )
+
+    @contextlib.contextmanager
+    def data_parallel(self, devices: int) -> Iterator[Placement]:
+        group = self.group()
+        if group is not None:  # every process's devices, whatever ``devices`` says
+            with _distributed(keras.distribution.list_devices(), sharded=True):
+                yield Placement(group.devices, group.devices, group.processes, group.process)
+            return
+        self.check_devices(devices)
+        if devices == 1:
+            yield Placement()
+            return
+        with _distributed(keras.distribution.list_devices()[:devices]):
+            yield Placement(devices, pad_to=devices)
+
+
+#: Keras's variables for ``keras.distribution.initialize``
+GROUP_VARIABLES = (
+    "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+    "KERAS_DISTRIBUTION_NUM_PROCESSES",
+    "KERAS_DISTRIBUTION_PROCESS_ID",
+)
+
+
+def environment_group() -> tuple[int, int] | None:
+    """``(process id, processes)`` from Keras's variables, or None when this
+    process is not one of several."""
+    if not all(os.environ.get(variable) for variable in GROUP_VARIABLES):
+        return None
+    try:
+        processes = int(os.environ["KERAS_DISTRIBUTION_NUM_PROCESSES"])
+        process = int(os.environ["KERAS_DISTRIBUTION_PROCESS_ID"])
+    except ValueError as error:
+        raise ParameterError(f"KERAS_DISTRIBUTION_* must be integers ({error})") from None
+    if processes < 1 or not 0 <= process < processes:
+        raise ParameterError(f"process {process} is not in a group of {processes}")
+    return (process, processes) if processes > 1 else None
+
+
+@contextlib.contextmanager
+def _distributed(devices: list[Any], sharded: bool = False) -> Iterator[None]:
+    """A ``DataParallel`` over ``devices``; ``sharded``: each process feeds its own
+    part of every batch already (Keras would otherwise insist on a
+    ``tf.data.Dataset`` to shard itself)."""
+    previous = keras.distribution.distribution()
+    parallel = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=not sharded)
+    keras.distribution.set_distribution(parallel)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(previous)
 
 
 def _record(

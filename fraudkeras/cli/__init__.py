@@ -18,6 +18,7 @@ from types import ModuleType
 
 from fraudkeras._core import interrupts
 from fraudkeras._core.errors import FraudKerasError, first_line
+from fraudkeras._core.logs import configure_logging
 from fraudkeras._core.quiet import DEBUG_VARIABLE
 from fraudkeras.cli import (
     compare,
@@ -51,30 +52,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     return parser, subparsers
 
 
-class _StderrHandler(logging.Handler):
-    """Writes to whatever ``sys.stderr`` is now (not the stream seen at setup)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        print(self.format(record), file=sys.stderr)
-
-
-def _configure_logging() -> None:
-    """Our own messages on stderr; other libraries' loggers stay as they were."""
-    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("fraudkeras: %(message)s"))
-        log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)  # "no TPU" notices
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if debug:  # third-party C++ output stays visible (see fraudkeras._core.quiet)
         os.environ[DEBUG_VARIABLE] = "1"
-    _configure_logging()
+    configure_logging()
     interrupts.install()
     parser, subparsers = build_parser()
     chosen: argparse.ArgumentParser | None = None

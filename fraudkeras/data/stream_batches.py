@@ -32,10 +32,9 @@ from collections.abc import Callable, Generator
 from queue import Empty, Full, Queue
 from typing import Any
 
-import keras
 import numpy as np
 
-from fraudkeras.data.batches import SetEpoch, _native
+from fraudkeras.data.batches import SeededBatches
 from fraudkeras.data.parquet_table import CHUNK_ROWS
 from fraudkeras.data.streaming import StreamSplit
 
@@ -166,29 +165,37 @@ def epoch_batches(
         made.close()
 
 
-class StreamBatches(keras.utils.PyDataset):
-    """``(x, y)`` training batches of epoch ``self.epoch`` (set by :meth:`callback`);
-    with ``prepare``, ``x`` is ``{key: prepared rows}``."""
+class StreamBatches(SeededBatches):
+    """``(x, y)`` training batches of epoch ``self.epoch`` streamed from the table
+    (with ``prepare``, prepared rows); :meth:`buffers` gives the same rows as whole
+    shuffle buffers, for a backend that cuts batches itself (``tf.data``)."""
 
     def __init__(
         self,
         streamed: StreamSplit,
         batch_size: int,
         seed: int,
-        epoch: int = 0,
         prepare: Prepare | None = None,
         key: str | None = None,
+        *,
+        pad_to: int = 1,
+        process: int = 0,
+        processes: int = 1,
     ) -> None:
-        super().__init__()
-        self.streamed, self.batch_size, self.seed, self.epoch = streamed, batch_size, seed, epoch
-        self.prepare, self.key = prepare, key
+        super().__init__(batch_size, seed, key, pad_to, process, processes)
+        self.streamed, self.prepare = streamed, prepare
         self._stream: Batches | None = None
         self._at: tuple[int, int] = (-1, -1)  # (epoch, next index) of ``_stream``
 
     def __len__(self) -> int:
         return math.ceil(self.streamed.n_train / self.batch_size)
 
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
+    @property
+    def width(self) -> int | None:
+        """The rows' width when known before reading (raw rows), else None."""
+        return int(self.streamed.split.train.x.shape[1]) if self.prepare is None else None
+
+    def batch(self, index: int) -> tuple[Any, ...]:
         if self._stream is None or self._at != (self.epoch, index):
             if self._stream is not None:
                 self._stream.close()
@@ -199,47 +206,12 @@ class StreamBatches(keras.utils.PyDataset):
                 next(self._stream)
         x, y = next(self._stream)
         self._at = (self.epoch, index + 1)
-        features = _native(x)
-        return ({self.key: features} if self.key else features), _native(y)
+        return x, y
 
-    def callback(self) -> keras.callbacks.Callback:
-        return SetEpoch(self)
-
-
-class TfStreamBatches:
-    """The batches of :class:`StreamBatches` as a ``tf.data`` pipeline
-    (``self.dataset``) of one epoch, the one :meth:`callback` last set: Python
-    hands over whole shuffle buffers and ``tf.data`` cuts the batches. Through
-    Keras's ``PyDataset`` adapter each of a 10x epoch's 7,788 batches took a
-    Python call and a conversion (TensorFlow's streamed 10x epoch: 5.0 s against
-    3.3 s in memory)."""
-
-    def __init__(self, stream: StreamBatches) -> None:
-        import tensorflow as tf
-
-        self.epoch, batch_size = stream.epoch, stream.batch_size
-        width = stream.streamed.split.train.x.shape[1] if stream.prepare is None else None
-
-        def buffers() -> Batches:
-            made = epoch_buffers(stream.streamed, batch_size, stream.seed, self.epoch,
-                                 stream.prepare)  # fmt: skip
-            try:
-                yield from made
-            finally:
-                made.close()
-
-        def batches(x: Any, y: Any) -> Any:  # slices, as TfEpochBatches cuts its batches
-            starts = tf.data.Dataset.range(0, tf.cast(tf.shape(y)[0], tf.int64), batch_size)
-            return starts.map(lambda s: (inputs(x[s : s + batch_size]), y[s : s + batch_size]))
-
-        def inputs(rows: Any) -> Any:
-            return {stream.key: rows} if stream.key else rows
-
-        spec = (tf.TensorSpec([None, width], tf.float32), tf.TensorSpec([None], tf.int32))
-        dataset = tf.data.Dataset.from_generator(buffers, output_signature=spec)
-        steps = tf.data.experimental.assert_cardinality(len(stream))
-        self.dataset = dataset.flat_map(batches).apply(steps).prefetch(tf.data.AUTOTUNE)
-
-    def callback(self) -> keras.callbacks.Callback:
-        """A callback that tells this pipeline which epoch ``fit`` is in."""
-        return SetEpoch(self)
+    def buffers(self) -> Batches:
+        """The current epoch's shuffle buffers (:func:`epoch_buffers`)."""
+        made = epoch_buffers(self.streamed, self.batch_size, self.seed, self.epoch, self.prepare)
+        try:
+            yield from made
+        finally:
+            made.close()

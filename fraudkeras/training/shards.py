@@ -1,16 +1,14 @@
 """Each process of a multi-process group training on its own Parquet files, so
-that no host reads the whole table's training rows: JAX's group
-(:mod:`fraudkeras.training.multihost`), TensorFlow's
-(:mod:`fraudkeras.training.tf_group`) and a torch group started outside
-fraudkeras (``torchrun``, :mod:`fraudkeras.training.torch_group`). Workers that
-``--devices N`` starts on one host read the global batches instead (the same
-result as one device).
+that no host reads the whole table's training rows: JAX's group, TensorFlow's
+``TF_CONFIG`` workers and a torch group started outside fraudkeras
+(``torchrun``), as :meth:`fraudkeras.backends.Backend.own_files_group` says.
+Workers that ``--devices N`` starts on one host read the global batches instead.
 
 File ``i`` of the table's sorted files goes to process ``i % processes``; each
 process trains on local batches of ``batch_size / processes`` of its own rows
-(:class:`~fraudkeras.data.batches.ShardBatches`), the group's global batch being
-the processes' local batches together, for as many steps as the longest shard
-needs (shorter shards add masked rows).
+(:class:`~fraudkeras.data.batches.EpochBatches` with ``own``), the group's
+global batch being the processes' local batches together, for as many steps as
+the longest shard needs (shorter shards add masked rows).
 """
 
 from __future__ import annotations
@@ -20,12 +18,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import keras
 import numpy as np
 
 from fraudkeras._core.errors import DataError, ParameterError
+from fraudkeras.backends import Group, current
 from fraudkeras.data.streaming import StreamSplit
-from fraudkeras.training import multihost, tf_group, torch_group
 
 log = logging.getLogger("fraudkeras")
 
@@ -42,19 +39,10 @@ class Shard:
     processes: int
 
 
-def shard_files(paths: list[Any], group: multihost.Group) -> set[Any]:
+def shard_files(paths: list[Any], group: Group) -> set[Any]:
     """The files this process trains on: file ``i`` (sorted) goes to process
     ``i % processes``."""
     return {path for i, path in enumerate(paths) if i % group.processes == group.process}
-
-
-def largest(value: int) -> int:
-    """The largest ``value`` over the group's processes."""
-    if keras.backend.backend() == "torch":
-        return torch_group.largest(value)
-    if keras.backend.backend() == "tensorflow":
-        return tf_group.largest(value)
-    return multihost.largest(value)
 
 
 def own_shard(streamed: StreamSplit | None, batch_size: int) -> Shard | None:
@@ -62,7 +50,8 @@ def own_shard(streamed: StreamSplit | None, batch_size: int) -> Shard | None:
     and the streamed table has at least as many files as processes; None
     otherwise (then every process reads the global batches and feeds its slice
     of each)."""
-    group = multihost.current() or tf_group.current() or torch_group.external()
+    backend = current()
+    group = backend.own_files_group()
     if group is None or streamed is None or len(streamed.files()) < group.processes:
         return None
     local = batch_size // group.processes
@@ -77,8 +66,8 @@ def own_shard(streamed: StreamSplit | None, batch_size: int) -> Shard | None:
         xs.append(x)
         ys.append(y)
     rows = sum(len(y) for y in ys)
-    steps = largest(math.ceil(rows / local))
-    if -largest(-rows) == 0:  # every process learns it, so none waits in a collective
+    steps = backend.largest(math.ceil(rows / local))
+    if -backend.largest(-rows) == 0:  # every process learns it, so none waits in a collective
         raise DataError(
             f"{streamed.scan.table.source}: with {group.processes} processes each training "
             "on its own files, one of them gets no training rows (a time split puts whole "

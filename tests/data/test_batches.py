@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import keras
 import numpy as np
 
@@ -43,6 +41,7 @@ def test_fit_reads_each_epoch_in_its_own_order() -> None:
     the rows its ``prepare`` made, once, in each epoch's order, and no more steps
     than an epoch has, also when several steps run per compiled call (10 steps
     an epoch, 4 per call: Keras's TensorFlow loop once ran 12)."""
+    from fraudkeras.data.batches import EpochBatches
     from fraudkeras.modeling.features import PREPARED
     from fraudkeras.runs.config import TrainConfig
     from fraudkeras.training.epochs import fit_epochs
@@ -70,9 +69,9 @@ def test_fit_reads_each_epoch_in_its_own_order() -> None:
     model(x[:2])
     per_call = 1 if BACKEND == "torch" else 4  # Keras's torch trainer accepts only 1
     model.compile(optimizer="sgd", run_eagerly=True, steps_per_execution=per_call)
-    parts = SimpleNamespace(train=SimpleNamespace(x=x, y=y))  # no validation split needed
     config = TrainConfig(epochs=4, batch_size=30, seed=9)
-    fit_epochs(model, parts, config, 1, [], verbose=0, validate=False)  # type: ignore[arg-type]
+    batches = EpochBatches(model.prepare(x), y, 30, 9, PREPARED)
+    fit_epochs(model, batches, config, 1, [], verbose=0)  # type: ignore[arg-type]
     expected = [b * 2.0 + 1.0 for e in (1, 2, 3) for b, _ in _reference_batches(x, y, 30, 9, e)]
     assert len(seen) == len(expected) == 30, BACKEND
     for got, want in zip(seen, expected, strict=True):

@@ -138,14 +138,15 @@ def test_prepared_chunks_equal_model_prepare(grouped: Path) -> None:
 def test_the_tf_data_pipeline_gives_the_streamed_batches(grouped: Path) -> None:
     """TensorFlow's streamed input (whole buffers cut into batches by ``tf.data``)
     gives each epoch exactly the batches of the Python path, in order."""
-    from fraudkeras.data.stream_batches import StreamBatches, TfStreamBatches
+    from fraudkeras.backends import current
+    from fraudkeras.data.stream_batches import StreamBatches
 
     streamed = split_stream(scan(open_table(grouped, chunk_rows=250), "stratified", 2))
     stream = StreamBatches(streamed, 64, seed=3, key="rows")
-    pipeline = TfStreamBatches(stream)
+    pipeline = current().feed(stream)
     for epoch in (0, 1):
-        pipeline.epoch = epoch
-        got = [(x["rows"].numpy(), y.numpy()) for x, y in pipeline.dataset]
+        stream.epoch = epoch
+        got = [(x["rows"].numpy(), y.numpy()) for x, y in pipeline]
         expected = list(epoch_batches(streamed, 64, 3, epoch))
         assert len(got) == len(expected) == len(stream)
         for (x, y), (want_x, want_y) in zip(got, expected, strict=True):

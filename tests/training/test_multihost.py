@@ -76,7 +76,7 @@ def _reference(files: Path) -> list[np.ndarray]:
     from fraudkeras.data.streaming import scan, split_stream
     from fraudkeras.modeling.features import PREPARED, apply_numpy
     from fraudkeras.runs.config import TrainConfig
-    from fraudkeras.training.train import build_model
+    from fraudkeras.training.building import build_model
 
     config = TrainConfig(**OPTIONS)
     found = scan(open_table(files), config.split, config.split_seed)
@@ -117,7 +117,7 @@ def _run_two(backend: str, data: Path, tmp_path: Path) -> tuple[Path, list[np.nd
     """Two processes of a group train ``data``; process 0's run folder, its
     weights and the seconds taken (each process's own checks asserted)."""
     from fraudkeras.modeling.model import load_model
-    from fraudkeras.training.torch_workers import free_port
+    from helpers import free_port
 
     runs = [tmp_path / f"process-{p}" for p in range(PROCESSES)]
     port = free_port()
@@ -191,24 +191,25 @@ def test_two_torchrun_processes_each_reading_its_own_files(files: Path, tmp_path
 def test_a_shard_s_local_batches_are_padded_and_masked() -> None:
     """Local batches of exactly ``batch_size`` rows for ``steps`` steps: the shard's
     rows once each in its own seeded order, then masked copies."""
-    from fraudkeras.data.batches import ShardBatches
+    from fraudkeras.data.batches import EpochBatches
 
     x, y = np.arange(10, dtype=np.float32)[:, None], np.arange(10)
-    batches = ShardBatches(x, y, batch_size=4, seed=3, process=1, steps=4)
+    batches = EpochBatches(x, y, batch_size=4, seed=3, own=1, steps=4)
     got = [batches[i] for i in range(len(batches))]
     assert len(got) == 4 and all(len(b[1]) == 4 for b in got)
     masks = np.concatenate([b[2] for b in got])
     real = np.concatenate([b[1] for b in got])[masks == 1]
     np.testing.assert_array_equal(real, np.random.default_rng([3, 0, 1]).permutation(10))
     assert masks.sum() == 10 and not got[3][2].any()  # the fourth step: padding only
-    assert not np.array_equal(ShardBatches(x, y, 4, 3, 0, 4)[0][1], got[0][1])
+    assert not np.array_equal(EpochBatches(x, y, 4, 3, own=0, steps=4)[0][1], got[0][1])
 
 
 def test_each_process_feeds_its_slice_of_a_padded_batch() -> None:
-    from fraudkeras.data.batches import PaddedBatches, ProcessSlice
+    from fraudkeras.data.batches import EpochBatches
 
     x, y = np.arange(7, dtype=np.float32)[:, None], np.arange(7)
-    padded = PaddedBatches([(x, y)], 2)  # one batch of 7 rows
-    slices = [ProcessSlice(padded, p, 2)[0] for p in range(2)]
+    padded = EpochBatches(x, y, 7, seed=0, pad_to=2)  # one batch of 7 rows, padded to 8
+    slices = [EpochBatches(x, y, 7, seed=0, pad_to=2, process=p, processes=2)[0] for p in (0, 1)]
     np.testing.assert_array_equal(np.concatenate([s[1] for s in slices]), padded[0][1])
     np.testing.assert_array_equal(slices[1][2], [1, 1, 1, 0])
+    np.testing.assert_array_equal(np.sort(padded[0][1][:7]), y)

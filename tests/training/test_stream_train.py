@@ -69,10 +69,10 @@ def test_a_run_keeps_feature_samples_but_scores_every_holdout_row(
 
     from fraudkeras.data.schema import FEATURES, LABEL
     from fraudkeras.data.streaming import split_stream, uniform_hash
-    from fraudkeras.training import train as training
+    from fraudkeras.training import sources
 
     monkeypatch.setattr(
-        training, "split_stream", partial(split_stream, sample_rows=200, holdout_rows=60)
+        sources, "split_stream", partial(split_stream, sample_rows=200, holdout_rows=60)
     )
     run = train(shards, out=tmp_path / "run", **{**OPTIONS, "report": True}, plots=False)
     u = uniform_hash(np.arange(small_frame.height), 42)  # the default split_seed

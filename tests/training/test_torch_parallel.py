@@ -106,7 +106,7 @@ def test_processes_started_torchrun_style_join_one_group(
 ) -> None:
     """The multi-host path: each process started by hand with torchrun's
     variables, as on two hosts; ``fraudkeras train`` joins instead of launching."""
-    from fraudkeras.training.torch_workers import free_port
+    from helpers import free_port
 
     out, port = tmp_path / "run", free_port()
     command = [
@@ -191,24 +191,11 @@ def test_a_killed_worker_ends_the_run_with_one_error(
         assert not Path(f"/proc/{pid}").exists()
 
 
-def test_a_worker_s_own_error_is_the_one_reported(tmp_path: Path) -> None:
-    """The launcher's choice when several workers fail: a fraudkeras error a worker
-    raised (its class and message), else what happened to the first to fail."""
-    from fraudkeras._core.errors import DataError, TrainingError
-    from fraudkeras.training.torch_workers import _worker_error
+@torch_only
+def test_a_worker_s_own_error_is_the_one_reported(small_parquet: Path, tmp_path: Path) -> None:
+    """Every worker fails on a batch size larger than the table: the launcher
+    raises their own ParameterError, not a generic worker failure."""
+    from fraudkeras._core.errors import ParameterError
 
-    (tmp_path / "error-0.json").write_text(
-        json.dumps({"kind": "RuntimeError", "message": "Connection closed by peer"})
-    )
-    lost = _worker_error([1], [None, -signal.SIGKILL], tmp_path, 2)
-    assert type(lost) is TrainingError
-    assert str(lost) == "training worker 1 of 2 failed: killed by SIGKILL"
-    crashed = _worker_error([0], [1, None], tmp_path, 2)
-    assert str(crashed) == (
-        "training worker 0 of 2 failed: RuntimeError: Connection closed by peer"
-    )
-    (tmp_path / "error-1.json").write_text(
-        json.dumps({"kind": "DataError", "message": "x.parquet: no such file"})
-    )
-    cause = _worker_error([0], [1, 3], tmp_path, 2)  # rank 0 failed first, on the lost peer
-    assert type(cause) is DataError and str(cause) == "x.parquet: no such file"
+    with pytest.raises(ParameterError, match="batch_size 100000 exceeds"):
+        train(small_parquet, devices=2, epochs=1, batch_size=100_000, report=False)
