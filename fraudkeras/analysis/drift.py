@@ -201,12 +201,12 @@ def format_table(report: dict[str, Any]) -> str:
 def plot(report: dict[str, Any], path: Path) -> Path:
     """PSI per feature and for the scores as bars, the verdict bands marked
     (matplotlib object API and Agg canvas, as :mod:`fraudkeras.analysis.plots`)."""
-    from fraudkeras.analysis.plots import _figure, _save
+    from fraudkeras.analysis.plots import new_figure, save_figure
 
     names = [*report["features"], SCORE]
     values = [item["psi"] for item in [*report["features"].values(), report[SCORE]]]
     colours = {"stable": "seagreen", "watch": "orange", "shifted": "crimson"}
-    figure, ax = _figure()
+    figure, ax = new_figure()
     ax.barh(names, values, color=[colours[verdict(v)] for v in values])
     for limit in (WATCH, SHIFTED):
         ax.axvline(limit, color="grey", linestyle="--", linewidth=0.8)
@@ -214,4 +214,4 @@ def plot(report: dict[str, Any], path: Path) -> Path:
     ax.tick_params(axis="y", labelsize=6)
     ax.set_xlabel("population stability index (0.1 watch, 0.25 shifted)")
     ax.set_title(f"Drift against the training data: {report['verdict']}")
-    return _save(figure, path)
+    return save_figure(figure, path)

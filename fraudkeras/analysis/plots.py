@@ -23,14 +23,14 @@ _MARK = {"color": "crimson", "zorder": 5}
 _EDGE = 1e-7  # thresholds are drawn within [_EDGE, 1 - _EDGE] on logit axes
 
 
-def _figure(ncols: int = 1) -> Any:
+def new_figure(ncols: int = 1) -> Any:
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
     return figure, figure.subplots(1, ncols)
 
 
-def _save(figure: Any, path: Path) -> Path:
+def save_figure(figure: Any, path: Path) -> Path:
     with atomic_file(path) as scratch:
         figure.savefig(scratch, format="png", dpi=DPI)
     return path
@@ -40,7 +40,7 @@ def pr_curve(labels: np.ndarray, probabilities: np.ndarray, threshold: float, pa
     """Precision against recall, the chosen threshold marked."""
     from sklearn.metrics import PrecisionRecallDisplay, precision_score, recall_score
 
-    figure, ax = _figure()
+    figure, ax = new_figure()
     PrecisionRecallDisplay.from_predictions(labels, probabilities, ax=ax, name="FraudMLP")
     flagged = probabilities >= threshold
     ax.scatter(
@@ -51,14 +51,14 @@ def pr_curve(labels: np.ndarray, probabilities: np.ndarray, threshold: float, pa
     )
     ax.set_title("Precision-recall curve (test split)")
     ax.legend(loc="lower left")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def roc_curve(labels: np.ndarray, probabilities: np.ndarray, threshold: float, path: Path) -> Path:
     """True-positive rate against false-positive rate, the chosen threshold marked."""
     from sklearn.metrics import RocCurveDisplay
 
-    figure, ax = _figure()
+    figure, ax = new_figure()
     RocCurveDisplay.from_predictions(labels, probabilities, ax=ax, name="FraudMLP")
     flagged = probabilities >= threshold
     fpr = float(flagged[labels == 0].mean()) if (labels == 0).any() else 0.0
@@ -70,14 +70,14 @@ def roc_curve(labels: np.ndarray, probabilities: np.ndarray, threshold: float, p
     ax.set_xlim(0, 1)
     ax.set_title("ROC curve (test split; false-positive rate on a log scale)")
     ax.legend(loc="lower right")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def confusion(labels: np.ndarray, probabilities: np.ndarray, threshold: float, path: Path) -> Path:
     """The confusion matrix at the chosen threshold."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    figure, ax = _figure()
+    figure, ax = new_figure()
     ConfusionMatrixDisplay.from_predictions(
         labels,
         (probabilities >= threshold).astype(int),
@@ -88,12 +88,12 @@ def confusion(labels: np.ndarray, probabilities: np.ndarray, threshold: float, p
         cmap="Blues",
     )
     ax.set_title(f"Confusion matrix (test split, threshold {threshold:.4f})")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def history(history: dict[str, list[float]], best_epoch: int, path: Path) -> Path:
     """Training and validation loss, and validation PR-AUC, per epoch."""
-    figure, (loss_ax, auc_ax) = _figure(ncols=2)
+    figure, (loss_ax, auc_ax) = new_figure(ncols=2)
     for key, label in (("loss", "training"), ("val_loss", "validation")):
         if key in history:
             epochs = np.arange(1, len(history[key]) + 1)
@@ -107,12 +107,12 @@ def history(history: dict[str, list[float]], best_epoch: int, path: Path) -> Pat
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.legend()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def threshold_curves(points: Curve, review_cost: float, threshold: float, path: Path) -> Path:
     """Precision, recall, F1 and expected cost against the threshold (validation)."""
-    figure, ax = _figure()
+    figure, ax = new_figure()
     # index 0 is "flag nothing", above every probability; the logit axis needs 0 < t < 1
     t = np.clip(points.thresholds[1:], _EDGE, 1 - _EDGE)
     for values, label in (
@@ -134,12 +134,12 @@ def threshold_curves(points: Curve, review_cost: float, threshold: float, path: 
     cost_handles = cost_ax.get_legend_handles_labels()
     ax.legend(handles[0] + cost_handles[0], handles[1] + cost_handles[1], loc="center left")
     ax.set_title("Threshold choice (validation split)")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def importance(ranking: Sequence[dict[str, Any]], path: Path, *, top: int = 15) -> Path:
     """The ``top`` permutation importances (drop in PR-AUC), with their spread."""
-    figure, ax = _figure()
+    figure, ax = new_figure()
     shown = list(ranking[:top])[::-1]
     ax.barh(
         [row["feature"] for row in shown],
@@ -149,12 +149,12 @@ def importance(ranking: Sequence[dict[str, Any]], path: Path, *, top: int = 15) 
     )
     ax.set_xlabel("drop in validation PR-AUC when shuffled (mean ± std)")
     ax.set_title(f"Permutation importance (top {len(shown)})")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def compare_chart(result: dict[str, Any], path: Path) -> Path:
     """Test metrics and median epoch time per backend, from a compare result."""
-    figure, (metric_ax, time_ax) = _figure(ncols=2)
+    figure, (metric_ax, time_ax) = new_figure(ncols=2)
     backends = list(result["metrics"])
     names = (("PR-AUC", ("test", "pr_auc")), ("ROC-AUC", ("test", "roc_auc")),
              ("F1 @ tuned", ("test", "at_tuned", "f1")))  # fmt: skip
@@ -175,4 +175,4 @@ def compare_chart(result: dict[str, Any], path: Path) -> Path:
     seconds = [result["metrics"][b].get("median_epoch_seconds") or 0.0 for b in backends]
     time_ax.bar(backends, seconds, color="gray")
     time_ax.set_title("Median epoch seconds")
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -3,7 +3,9 @@ without importing TensorFlow under the other backends.
 
 ``keras.utils.set_random_seed`` also seeds TensorFlow whenever it is installed,
 which imports it (seconds, and C++ start-up lines on the terminal) in a JAX or
-PyTorch process that never uses it. This does the rest of what it does.
+PyTorch process that never uses it (keras-team/keras#18455). This does the rest
+of what it does; Keras's global seed has no public setter but that one, hence
+the three ``keras.src`` names below.
 """
 
 from __future__ import annotations
