@@ -3,13 +3,17 @@ training loops, run as they are (``../shared/anchors``), interleaved in one run.
 
 Cases, each in its own process on the full table (batch 256, Adam 1e-3):
 
-- ``anchor-torch``, ``anchor-jax``: ``seed_torch.py`` and ``seed_jax_adam.py``
-  with ``EPOCHS=N``; they print their median epoch time after the first.
+- ``anchor-torch``, ``anchor-jax``, ``anchor-tf``: ``seed_torch.py``,
+  ``seed_jax_adam.py`` and ``seed_tf.py`` (the same loop in each framework) with
+  ``EPOCHS=N``; they print their median epoch time after the first.
 - ``anchor-torch-1thread``, for context: ``seed_torch.py`` with
   ``OMP_NUM_THREADS=1``, since FraudMLP trains torch on one intra-op thread.
 - ``fit-<backend>``: one ``FraudMLP.fit`` over all epochs on the data path that
   ``train()`` uses (seeded per-epoch order, :mod:`fraudkeras.data.batches`), no
   validation, as the anchors.
+- ``fitjit-<backend>`` (torch, tensorflow): the same ``fit`` compiled with
+  ``jit_compile=True`` (torch: ``torch.compile`` of the step; TensorFlow: XLA).
+  JAX's step is always jitted.
 - ``fitval-<backend>``: the same with ``train()``'s validation data, for context.
 - ``train-<backend>``: ``fraudkeras.train()`` itself, with an ``out=`` folder
   (checkpoint every epoch), validation every epoch and evaluation at the end.
@@ -18,10 +22,10 @@ Epoch times for ``fit`` and ``train`` are the intervals between consecutive
 ``on_epoch_begin`` calls (an epoch with everything ``train`` does after it: the
 checkpoint included); the first epoch (compilation) is dropped. Cases are
 interleaved over several rounds (this 2-core machine is shared and its speed
-drifts between minutes); each case's median is over all its rounds. Targets:
-torch ``fit`` <= 1.25x the notebook PyTorch loop, jax <= 1.0x the notebook JAX
-loop, tensorflow <= 1.0x the faster notebook loop, and ``train`` <= 1.1x
-``fit`` on every backend.
+drifts between minutes); each case's median is over all its rounds; the first
+epoch (with compilation) is printed apart. Targets: each backend's ``fit`` against
+the same loop written in its own framework: torch <= 1.25x, jax <= 1.0x,
+tensorflow <= 1.0x; and ``train`` <= 1.1x ``fit`` on every backend.
 
     python scripts/bench_training.py [--data PATH] [--epochs 6] [--rounds 3]
 """
@@ -50,10 +54,13 @@ ANCHOR_CASES = {
     "anchor-torch": ("seed_torch.py", {}),
     "anchor-torch-1thread": ("seed_torch.py", {"OMP_NUM_THREADS": "1"}),
     "anchor-jax": ("seed_jax_adam.py", {}),
+    "anchor-tf": ("seed_tf.py", {}),
 }
 CASES = (
     *ANCHOR_CASES,
     *(f"{kind}-{backend}" for kind in ("fit", "fitval", "train") for backend in BACKENDS),
+    "fitjit-torch",
+    "fitjit-tensorflow",
 )
 #: case -> (references, the fastest of which it is compared with; target ratio). The
 #: notebook's PyTorch loop counts at its faster thread setting (FraudMLP trains torch
@@ -61,7 +68,9 @@ CASES = (
 TARGETS = {
     "fit-torch": (("anchor-torch", "anchor-torch-1thread"), 1.25),
     "fit-jax": (("anchor-jax",), 1.0),
-    "fit-tensorflow": (("anchor-torch", "anchor-torch-1thread", "anchor-jax"), 1.0),
+    "fitjit-torch": (("anchor-torch", "anchor-torch-1thread"), 1.25),
+    "fit-tensorflow": (("anchor-tf",), 1.0),
+    "fitjit-tensorflow": (("anchor-tf",), 1.0),
     **{f"train-{backend}": ((f"fit-{backend}",), 1.1) for backend in BACKENDS},
 }
 BATCH, LEARNING_RATE, SEED = 256, 1e-3, 0
@@ -84,8 +93,9 @@ class EpochStarts:
         return _Starts()
 
 
-def fit_case(data: str, epochs: int, validate: bool) -> list[float]:
+def fit_case(data: str, epochs: int, validate: bool, jit: bool = False) -> list[float]:
     """One ``FraudMLP.fit`` over all epochs, data as ``train()`` feeds it."""
+    import keras
 
     from fraudkeras.data.class_weights import class_weights
     from fraudkeras.data.splits import split
@@ -93,8 +103,8 @@ def fit_case(data: str, epochs: int, validate: bool) -> list[float]:
     from fraudkeras.modeling.model import FraudMLP
     from fraudkeras.modeling.seeding import seed_everything
     from fraudkeras.runs.config import TrainConfig
-    from fraudkeras.training.epochs import fit_epochs
-    from fraudkeras.training.train import compile_model
+    from fraudkeras.training.building import STEPS_PER_EXECUTION
+    from fraudkeras.training.epochs import fit_epochs, training_batches
 
     parts = split(load_transactions(data), "stratified", 42)
     weights = class_weights(parts.train.y, "balanced")
@@ -102,9 +112,16 @@ def fit_case(data: str, epochs: int, validate: bool) -> list[float]:
     seed_everything(SEED)
     model = FraudMLP(class_weight=(weights.normal, weights.fraud), features=config.features)
     model.adapt(parts.train.x)
-    compile_model(model, LEARNING_RATE, math.ceil(len(parts.train.y) / BATCH))
+    steps = min(STEPS_PER_EXECUTION, math.ceil(len(parts.train.y) / BATCH))
+    model.compile(  # as train() compiles, but for jit_compile
+        optimizer=keras.optimizers.Adam(LEARNING_RATE), steps_per_execution=steps,
+        jit_compile=True if jit else "auto",
+    )  # fmt: skip
     starts = EpochStarts()
-    fit_epochs(model, parts, config, 0, [starts], verbose=0, validate=validate)
+    batches = training_batches(model, parts, config)
+    validation = parts.validation if validate else None
+    fit_epochs(model, batches, config, 0, [starts], 0, validation)
+    starts.times.append(time.perf_counter())  # the last epoch's end
     return [b - a for a, b in itertools.pairwise(starts.times)]
 
 
@@ -117,11 +134,13 @@ def train_case(data: str, epochs: int) -> list[float]:
         out = Path(folder) / "run"
         train(data, out=out, callbacks=[starts], epochs=epochs, batch_size=BATCH, seed=SEED,
               patience=epochs)  # fmt: skip
+        starts.times.append(time.perf_counter())  # the end, evaluation and saving included
     return [b - a for a, b in itertools.pairwise(starts.times)]
 
 
-def run_case(case: str, data: str, epochs: int) -> list[float]:
-    """Seconds per epoch after the first, from a fresh process."""
+def run_case(case: str, data: str, epochs: int) -> tuple[float | None, list[float]]:
+    """Seconds of the first epoch (None for an anchor) and per epoch after it,
+    from a fresh process."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "EPOCHS": str(epochs), "CREDITCARD": data}
     if case in ANCHOR_CASES:
         script, extra = ANCHOR_CASES[case]
@@ -131,13 +150,16 @@ def run_case(case: str, data: str, epochs: int) -> list[float]:
         found = re.search(r"EPOCH_S_AFTER_FIRST ([0-9.]+)", done.stdout)
         if done.returncode != 0 or not found:
             raise SystemExit(f"{case} failed:\n{done.stdout[-1000:]}{done.stderr[-3000:]}")
-        return [float(found.group(1))]  # the script's own median after the first
+        return None, [float(found.group(1))]  # the script's own median after the first
     env["KERAS_BACKEND"] = case.rsplit("-", 1)[1]
     command = [sys.executable, __file__, "--case", case, "--data", data, "--epochs", str(epochs)]
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{case} failed:\n{done.stderr[-3000:]}")
-    return list(json.loads(done.stdout.strip().splitlines()[-1]))[1:]
+    times = list(json.loads(done.stdout.strip().splitlines()[-1]))
+    # the last interval is a train() run's evaluation and saving: not an epoch
+    epochs_only = times[1:-1] if case.startswith("train-") else times[1:]
+    return times[0], epochs_only
 
 
 def table(medians: dict[str, float]) -> list[str]:
@@ -184,17 +206,19 @@ def main() -> int:
         if kind == "train":
             times = train_case(args.data, args.epochs)
         else:
-            times = fit_case(args.data, args.epochs, validate=kind == "fitval")
+            times = fit_case(args.data, args.epochs, kind == "fitval", jit=kind == "fitjit")
         print(json.dumps(times))
         return 0
 
     after_first: dict[str, list[float]] = {case: [] for case in args.cases}
     for round_ in range(args.rounds):
         for case in args.cases:
-            times = run_case(case, args.data, args.epochs)
+            first, times = run_case(case, args.data, args.epochs)
             after_first[case] += times
             shown = " ".join(f"{t:.3f}" for t in times)
             print(f"round {round_ + 1} {case:22s} s/epoch {shown}", flush=True)
+            if first is not None:
+                print(f"round {round_ + 1} {case:22s} first epoch {first:.3f} s", flush=True)
     medians = {case: statistics.median(times) for case, times in after_first.items()}
     print(
         f"\nmedian s/epoch after the first, {args.epochs} epochs x {args.rounds} interleaved "

@@ -38,8 +38,8 @@ def parts(data: str, folder: Path) -> dict[str, Callable[[], Any]]:
     from fraudkeras.modeling.seeding import seed_everything
     from fraudkeras.runs import checkpoint
     from fraudkeras.runs.config import TrainConfig
-    from fraudkeras.training.epochs import fit_epochs
-    from fraudkeras.training.train import compile_model
+    from fraudkeras.training.building import compile_model
+    from fraudkeras.training.epochs import fit_epochs, training_batches
     from fraudkeras.training.validation import Validation
 
     table = split(load_transactions(data), "stratified", 42)  # train()'s default split
@@ -49,7 +49,7 @@ def parts(data: str, folder: Path) -> dict[str, Callable[[], Any]]:
     model = FraudMLP(class_weight=(weights.normal, weights.fraud), features=config.features)
     model.adapt(table.train.x)
     compile_model(model, config.learning_rate, math.ceil(len(table.train.y) / config.batch_size))
-    fit_epochs(model, table, config, 0, [], verbose=0, validate=False)
+    fit_epochs(model, training_batches(model, table, config), config, 0, [], verbose=0)
     validation = Validation(model, table.validation.x, table.validation.y)
     labels = validation.labels
     logits = labelled_logits(model, validation.rows)[0]

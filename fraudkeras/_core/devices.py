@@ -5,7 +5,7 @@ Each engine learns its device count at start-up: JAX reads ``XLA_FLAGS`` when it
 is imported, TensorFlow fixes its logical devices when its runtime initialises
 (at its first op). :func:`prepare_devices` therefore runs before either (the
 CLI calls it right after choosing the backend); the training code itself only
-checks (:mod:`fraudkeras.training.parallel`).
+checks (:meth:`fraudkeras.backends.Backend.check_devices`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Per-transaction attributions: how much each raw feature moves the model's logit
 away from an average transaction.
 
-Gradients come from the active backend's own autodiff (``jax.vmap(jax.grad)``,
-torch autograd, TensorFlow ``GradientTape``) behind one function,
+Gradients come from the active backend's own autodiff
+(:meth:`fraudkeras.backends.Backend.input_gradients`) behind one function,
 :func:`logit_gradients`. Two methods build on it, both relative to the baseline
 of the training means (where the built-in scaler outputs about zero):
 
@@ -19,9 +19,8 @@ Keras is imported inside the functions, so the command line can read
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -71,50 +70,12 @@ def baseline(model: FraudMLP) -> np.ndarray:
 
 def logit_gradients(model: FraudMLP, features: np.ndarray) -> np.ndarray:
     """d logit / d raw feature for each row, as float64, through the backend's autodiff."""
-    import keras
+    from fraudkeras.backends import current
 
-    gradient = _GRADIENTS[keras.backend.backend()]
+    gradient = current().input_gradients
     x = np.asarray(features, dtype=np.float32)
     chunks = [gradient(model, x[i : i + _CHUNK_ROWS]) for i in range(0, len(x), _CHUNK_ROWS)]
     return np.concatenate(chunks).astype(np.float64) if chunks else np.zeros((0, len(FEATURES)))
-
-
-def _jax_gradients(model: FraudMLP, x: np.ndarray) -> np.ndarray:
-    import jax
-
-    def logit(row: Any) -> Any:
-        return model(row[None, :], return_logits=True)[0, 0]
-
-    # jit: traced once per call and chunk shape; unjitted, JAX dispatches op by op (30x slower)
-    return np.asarray(jax.jit(jax.vmap(jax.grad(logit)))(jax.numpy.asarray(x)))
-
-
-def _torch_gradients(model: FraudMLP, x: np.ndarray) -> np.ndarray:
-    import keras
-    import torch
-
-    inputs = keras.ops.convert_to_tensor(x).detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        logits = model(inputs, return_logits=True)
-        (gradient,) = torch.autograd.grad(logits.sum(), inputs)
-    return gradient.detach().cpu().numpy()
-
-
-def _tensorflow_gradients(model: FraudMLP, x: np.ndarray) -> np.ndarray:
-    import tensorflow as tf
-
-    inputs = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        logits = model(inputs, return_logits=True)
-    return np.asarray(tape.gradient(logits, inputs))  # rows are independent: sum = per row
-
-
-_GRADIENTS: dict[str, Callable[[FraudMLP, np.ndarray], np.ndarray]] = {
-    "jax": _jax_gradients,
-    "torch": _torch_gradients,
-    "tensorflow": _tensorflow_gradients,
-}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from fraudkeras._core.devices import check_device_count
@@ -76,6 +77,10 @@ class Backend(abc.ABC):
         """``function(model, batch)`` as this backend runs it fastest on float32
         batches of any number of rows (compiled once per model and ``key``), reading
         the model's variables when it runs."""
+
+    @abc.abstractmethod
+    def input_gradients(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
+        """d logit / d input of each row of ``x`` (float32), by this backend's autodiff."""
 
     def fit_context(self, model: keras.Model) -> contextlib.AbstractContextManager[None]:
         """Entered around ``fit`` (threads, cached tensors); nothing by default."""

@@ -108,6 +108,13 @@ class TensorflowBackend(Backend):
 
         return run
 
+    def input_gradients(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
+        inputs = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            logits = model(inputs, return_logits=True)
+        return np.asarray(tape.gradient(logits, inputs))  # rows are independent: sum = per row
+
     def steps_per_execution(self, wanted: int) -> int:
         if tf.distribute.get_strategy().num_replicas_in_sync > 1:
             return 1  # keras-team/keras#19246, see the module docstring

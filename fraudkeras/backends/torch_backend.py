@@ -113,6 +113,13 @@ class TorchBackend(Backend):
         """Eager: torch runs each op as it comes, with nothing to compile."""
         return lambda batch: function(model, batch)
 
+    def input_gradients(self, model: keras.Model, x: np.ndarray) -> np.ndarray:
+        inputs = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_(True)
+        with torch.enable_grad():
+            logits = model(inputs, return_logits=True)
+            (gradient,) = torch.autograd.grad(logits.sum(), inputs)
+        return gradient.detach().cpu().numpy()
+
     @contextlib.contextmanager
     def fit_context(self, model: keras.Model) -> Iterator[None]:
         """``fit`` on :data:`TRAINING_THREADS` intra-op threads, then torch's setting."""
