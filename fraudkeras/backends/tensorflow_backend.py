@@ -177,9 +177,10 @@ class TensorflowBackend(Backend):
         if devices == 1 or self._group is not None:
             return
         split_tensorflow_cpu(devices)
-        if len(_devices(devices)) < devices:
+        found = len(_devices(devices))
+        if found < devices:
             raise ParameterError(
-                f"devices {devices}: TensorFlow has fewer devices, and its CPU can only "
+                f"devices {devices}: TensorFlow has {found} device(s), and its CPU can only "
                 "be split before TensorFlow runs anything; call "
                 f"fraudkeras._core.devices.prepare_devices('tensorflow', {devices}) first "
                 "(fraudkeras train --devices does it itself)"

@@ -32,10 +32,12 @@ tensorflow_only = only_backend("tensorflow")
 
 OPTIONS = {"epochs": 1, "batch_size": 128, "seed": 7}
 PROCESSES = 2
-#: Measured: max |weight(2 processes) - weight(reference)| 6.0e-8 after one epoch
-#: (float32 rounding: the reference sums each global batch's rows in another
-#: order). Tolerance: a few times that.
-WEIGHT_ATOL = 3e-7
+#: Measured: max |weight(2 processes) - weight(reference)| after one epoch: JAX and
+#: torch 6.0e-8, TensorFlow 3.3e-7 (float32 rounding: the reference sums each global
+#: batch's rows in another order, and TensorFlow's replicas weigh rows by their share
+#: of the global batch before Keras divides by the replica count). Tolerance: a few
+#: times the largest.
+WEIGHT_ATOL = 1e-6
 
 
 @pytest.fixture(scope="module")
