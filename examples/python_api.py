@@ -16,19 +16,3 @@ result = fraudkeras.score(
     force=True,
 )
 print(result.rows, "rows scored,", result.flagged, "flagged")
-
-features = run.split.test.x  # raw transactions: n x 30, columns in fraudkeras.FEATURES order
-p = fraudkeras.open_artifact("runs/api/export/model.onnx").predict(features)
-model = fraudkeras.load_model("runs/api/model.keras")  # or keras.saving.load_model
-why = fraudkeras.explain(model, features[0])  # probability and per-feature contributions
-contributions = fraudkeras.attributions(model, features[:100])  # 100 x 30, logit units
-importance = fraudkeras.permutation_importance(
-    lambda x: fraudkeras.open_artifact("runs/api/export/model.onnx").predict(x),
-    run.split.validation.x,
-    run.split.validation.y,
-    repeats=2,
-)
-print("most important:", importance.ranking()[0]["feature"])
-fraudkeras.retune("runs/api", fraudkeras.ThresholdPolicy("cost", review_cost=5.0))
-drift = fraudkeras.drift("runs/api", fraudkeras.sample_path())  # PSI per input and score
-print("shifted inputs:", drift["shifted"])

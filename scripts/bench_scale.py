@@ -1,4 +1,4 @@
-"""Scale benchmark (issue #15): does streaming training keep its memory flat and
+"""Scale benchmark: does streaming training keep its memory flat and
 its speed per row as the table grows 10x, on every backend?
 
 Tables are written by ``scripts/make_large.py`` (seeded resampled copies of the

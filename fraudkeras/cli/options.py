@@ -105,7 +105,7 @@ def config_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_devices_option(parser: argparse.ArgumentParser) -> None:
-    """``--devices N`` (issue #15): train data-parallel on N devices."""
+    """``--devices N``: train data-parallel on N devices."""
     parser.add_argument(
         "--devices", type=_positive_int, default=1, metavar="N",
         help="train data-parallel on N devices, each batch split across them (jax, "

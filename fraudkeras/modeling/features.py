@@ -3,7 +3,7 @@
 
 ``Time`` counts seconds from an unknown origin, so every transaction a deployed
 model scores lies past its training data; fed in as is, a model trained on two
-days stops flagging fraud within a week (issue 12). ``time_of_day`` keeps only
+days stops flagging fraud within a week. ``time_of_day`` keeps only
 the position within the day, as sine and cosine of the daily angle, so 23:59
 and 00:00 are neighbours and a shift by whole days changes nothing.
 

@@ -1,4 +1,4 @@
-"""Real workflows, as a user runs them (issue 13): plain Keras loading after
+"""Real workflows, as a user runs them: plain Keras loading after
 ``import fraudkeras``, a quiet terminal with a correct progress bar, run folders
 that survive a move, refused non-finite options and resume changes."""
 
@@ -141,6 +141,8 @@ def test_resume_refuses_options_that_would_change_the_run(tmp_path: Path) -> Non
 
 @only_backend("jax")
 def test_the_readme_python_example_runs(tmp_path: Path) -> None:
+    """``examples/python_api.py`` (copied into the README), then the examples the
+    documentation embeds that continue from the run it writes."""
     example = REPO / "examples" / "python_api.py"
     assert f"```python\n{example.read_text()}```" in (REPO / "README.md").read_text()
     done = subprocess.run(
@@ -148,3 +150,22 @@ def test_the_readme_python_example_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "rows scored" in done.stdout and (tmp_path / "runs/api/report/report.md").is_file()
+    for name, printed in (("analysis.py", "most important: V"), ("fine_tune.py", "fine-tuned p:")):
+        done = subprocess.run(
+            [sys.executable, str(REPO / "examples" / name)],
+            capture_output=True, text=True, cwd=tmp_path, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, f"{name}: {done.stderr[-3000:]}"
+        assert printed in done.stdout, name
+    assert json.loads((tmp_path / "runs/api/config.json").read_text())["threshold_strategy"] == (
+        "cost"
+    )  # analysis.py retuned it
+    from fraudkeras.modeling.model import load_model
+
+    before, after = (
+        load_model(tmp_path / "runs/api" / n) for n in ("model.keras", "fine_tuned.keras")
+    )
+    pairs = zip(before.trainable_weights, after.trainable_weights, strict=True)
+    assert max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in pairs) > 0
+    for a, b in zip(before.non_trainable_weights, after.non_trainable_weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # the scaler stays

@@ -1,4 +1,4 @@
-"""Scoring's column rules (issue 13): features by name in any order, every other
+"""Scoring's column rules: features by name in any order, every other
 column passed through unchanged, ``--keep``, a unique ``--id-column``, features
 read as floats whatever a CSV's first rows hold, and column errors that name the
 columns. Expected probabilities come from the LiteRT interpreter opened here."""
@@ -55,8 +55,8 @@ def test_ids_and_other_columns_pass_through_in_order(litert, small_frame, tmp_pa
 
 
 def test_whole_amounts_in_the_first_rows_of_a_csv(litert, small_frame, tmp_path: Path):
-    """The bug of issue 13: ``Amount`` (and ``Time``) hold whole numbers in the first
-    10,000+ rows, then ``29.99``; types inferred from a prefix said integer."""
+    """``Amount`` (and ``Time``) hold whole numbers in the first 10,000+ rows, then
+    ``29.99``: types inferred from a prefix would say integer."""
     frame = pl.concat([small_frame] * 4).drop(LABEL)  # 12,000 rows
     row = pl.int_range(pl.len())
     frame = frame.with_columns(

@@ -1,4 +1,4 @@
-"""Scoring on Spark (issue 17), in local mode on loopback: the same probabilities
+"""Scoring on Spark, in local mode on loopback: the same probabilities
 as local ``score`` row for row, every column passed through, one clear error and
 nothing written for a bad schema, an empty table in, an empty table out.
 Skipped where pyspark or Java is missing (``pip install 'fraudkeras[spark]'``)."""
@@ -6,6 +6,7 @@ Skipped where pyspark or Java is missing (``pip install 'fraudkeras[spark]'``)."
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from fraudkeras.cli import main
 from fraudkeras.data.schema import FEATURES, LABEL
 from fraudkeras.deploy.export import FORMATS
 from fraudkeras.deploy.scoring import score as local_score
+from helpers import REPO
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.skipif(
@@ -146,3 +148,22 @@ def test_an_empty_table_gives_an_empty_output_with_the_schema(spark, exported, t
     assert scored.columns == [*frame.columns, "fraud_probability", "is_fraud"]
     assert [t for _, t in scored.dtypes][-2:] == ["double", "tinyint"]
     assert FEATURES[0] in scored.columns
+
+
+def test_the_documented_spark_example_scores_as_local_score(
+    spark, exported, table, tmp_path
+) -> None:
+    """``examples/spark_scoring.py``, embedded in the Spark guide, run on the module's
+    session: the Parquet folder it writes holds local ``score``'s probabilities."""
+    frame, data = table
+    model = exported[0] / "export" / FORMATS["litert"]
+    example = runpy.run_path(str(REPO / "examples" / "spark_scoring.py"))
+    example["score_table"](spark, str(model), str(data), str(tmp_path / "scored"))
+    local_score(model, data, tmp_path / "local.parquet", id_column=ID)
+    local = pl.read_parquet(tmp_path / "local.parquet").sort(ID)
+    written = pl.read_parquet(tmp_path / "scored" / "*.parquet").sort(ID)
+    assert written.columns == [*frame.columns, "fraud_probability", "is_fraud"]
+    np.testing.assert_allclose(
+        written["fraud_probability"].to_numpy(), local["fraud_probability"].to_numpy(), atol=1e-6
+    )
+    assert (written["is_fraud"].to_numpy() == local["is_fraud"].to_numpy()).all()

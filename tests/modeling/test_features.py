@@ -117,7 +117,7 @@ def test_exported_artifacts_are_invariant_to_whole_days(exported, trained_run, n
 
 
 def test_model_saved_before_the_transform_loads_as_raw(tmp_path: Path) -> None:
-    """A .keras written by the code before issue 12 (tests/fixtures, no ``features`` in
+    """A .keras written before the input transform existed (tests/fixtures, no ``features`` in
     its config) predicts as it did then, Time shift and all."""
     expected = np.load(FIXTURE.with_suffix(".npz"))
     model = load_model(FIXTURE.with_suffix(".keras"))
