@@ -3,9 +3,11 @@
 The model is loaded and verified before any port is opened, so a bad model ends
 the command with the CLI's exit codes (ModelFileError: 5, BackendError: 4...).
 Then uvicorn serves REST (one process, or ``--workers`` processes sharing the
-socket) and each process serves gRPC too. SIGTERM or Ctrl-C: uvicorn stops
-accepting, finishes the requests in flight, the gRPC service gets its grace
-period, and the command exits 0.
+socket; its httptools protocol bounded by :mod:`.http_limits`, its connections by
+``--max-connections``) and each process serves gRPC too. SIGTERM or Ctrl-C:
+readiness turns false at once, uvicorn stops accepting and answers the requests
+in flight for up to ``--drain-seconds``, the gRPC service gets what is left of
+that time, and the command exits 0.
 """
 
 from __future__ import annotations
@@ -14,23 +16,23 @@ import logging
 import os
 import signal
 import socket
-import sys
 from types import FrameType
 from typing import Any
 
 from fraudkeras._core.backend import is_installed
 from fraudkeras._core.errors import BackendError, ListenError, ParameterError
 from fraudkeras._core.validation import check_int
+from fraudkeras.deploy.formats import SERVABLE
+from fraudkeras.deploy.serving.settings import Settings
 
 log = logging.getLogger("fraudkeras")
-ARTIFACT_CHOICES = ("litert", "litert-fp16", "litert-dynamic", "litert-int8", "onnx",
-                    "saved_model", "keras")  # fmt: skip
+#: what ``--artifact`` may pick (the format table's names)
+ARTIFACT_CHOICES = SERVABLE
 #: what the serve extra installs (module names), checked before anything starts
 NEEDS = ("starlette", "uvicorn", "grpc", "prometheus_client", "tritonclient")
-_DRAIN_SECONDS = 30
 
 
-def serve(settings: Any) -> int:
+def serve(settings: Settings) -> int:
     """Load and verify the model, bind the ports, serve; 0 after a clean drain."""
     missing = [name for name in NEEDS if not is_installed(name)]
     if missing:
@@ -64,16 +66,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve(settings: Any, repository: Any, rest: socket.socket) -> int:
+def _serve(settings: Settings, repository: Any, rest: socket.socket) -> int:
     import uvicorn
 
+    from fraudkeras.deploy.serving import http_limits
     from fraudkeras.deploy.serving.app import create_app, settings_env
 
+    http_limits.configure(settings.max_header_bytes, settings.read_timeout)
     options: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "lifespan": "on",
         "access_log": settings.access_log,
         "log_level": "info" if settings.access_log else "warning",
-        "timeout_graceful_shutdown": _DRAIN_SECONDS, "server_header": False,
+        "timeout_graceful_shutdown": settings.drain_seconds, "server_header": False,
+        "http": http_limits.PROTOCOL, "limit_concurrency": settings.max_connections,
     }  # fmt: skip
     received: list[int] = []
     previous = {sig: signal.signal(sig, _recorder(received)) for sig in _SIGNALS}
@@ -98,7 +103,7 @@ def _serve(settings: Any, repository: Any, rest: socket.socket) -> int:
             signal.signal(sig, handler)
         rest.close()
         if received:
-            log.info("stopped (signal %d); requests in flight were answered", received[0])
+            log.info("stopped (signal %d)", received[0])
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -112,14 +117,3 @@ def _recorder(received: list[int]) -> Any:
         received.append(signum)
 
     return record
-
-
-def configure_logging() -> None:
-    """Our messages on stderr in a worker process (the CLI sets this up in its own)."""
-    logger = logging.getLogger("fraudkeras")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("fraudkeras: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
