@@ -13,8 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 START_SECONDS = 90.0
+TOLERANCE = 1e-5  # max |Δp| between a served float32 model and Keras's own probabilities
+
+
+def check_flags(flags: list[bool], reference: np.ndarray, threshold: float) -> None:
+    """Flags agree with Keras's probabilities at ``threshold`` (rows on the line aside)."""
+    clear = np.abs(reference - threshold) > TOLERANCE  # rows far enough from the line
+    assert np.array_equal(np.asarray(flags)[clear], (reference >= threshold)[clear])
 
 
 def free_port() -> int:
