@@ -14,8 +14,6 @@ from serving_support import TOLERANCE, check_flags
 from fraudkeras.data.schema import FEATURES
 
 
-
-
 def test_v1_rows_agree_with_keras(server, batch) -> None:
     x, reference, threshold = batch
     answer = httpx.post(f"{server.url}/v1/models/fraud:predict", json={"instances": x.tolist()})
