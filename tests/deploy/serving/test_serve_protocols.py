@@ -8,7 +8,6 @@ import httpx
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
 from serving_support import TOLERANCE, check_flags
 
 from fraudkeras.data.schema import FEATURES

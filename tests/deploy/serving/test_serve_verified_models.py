@@ -78,10 +78,11 @@ def test_another_models_file_is_refused_by_serve_and_score(
     port = str(free_port())
     _one_error(run_cli("serve", str(swapped), "--port", port, "--grpc-port", "0"),
                "checksum mismatch")  # fmt: skip
-    scored = run_cli("score", "--model", str(swapped / "model_float32.tflite"),
-                     "--data", str(small_parquet), "--out", str(tmp_path / "out.parquet"))  # fmt: skip
+    model = swapped / "model_float32.tflite"
+    out = tmp_path / "out.parquet"
+    scored = run_cli("score", "--model", str(model), "--data", str(small_parquet), "--out", str(out))
     _one_error(scored, "checksum mismatch")
-    assert not (tmp_path / "out.parquet").exists()
+    assert not out.exists()
 
 
 def test_savedmodel_with_file_io_is_refused_and_never_runs(
