@@ -80,7 +80,9 @@ def test_another_models_file_is_refused_by_serve_and_score(
                "checksum mismatch")  # fmt: skip
     model = swapped / "model_float32.tflite"
     out = tmp_path / "out.parquet"
-    scored = run_cli("score", "--model", str(model), "--data", str(small_parquet), "--out", str(out))
+    scored = run_cli(
+        "score", "--model", str(model), "--data", str(small_parquet), "--out", f"{out}"
+    )
     _one_error(scored, "checksum mismatch")
     assert not out.exists()
 
