@@ -10,7 +10,6 @@ through here, so a file is checked exactly the way it will be used.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,7 +22,7 @@ from fraudkeras._core.files import read_json
 from fraudkeras._core.quiet import c_output_silenced
 from fraudkeras.data.schema import N_FEATURES
 from fraudkeras.deploy.formats import RUNTIME_OF_SUFFIX
-from fraudkeras.runs.checksums import mismatch, read_verified, sha256_bytes, sha256_path
+from fraudkeras.runs.checksums import mismatch, sha256_bytes, sha256_path, verified_copy
 from fraudkeras.runs.layout import MANIFEST_FILE
 
 SIGNATURE, INPUT_NAME, OUTPUT_NAME = "serve", "transactions", "fraud_probability"
@@ -80,7 +79,7 @@ def open_artifact(path: str | os.PathLike[str]) -> Artifact:
                 f"{path}: running a {kind} model needs {module}: pip install 'fraudkeras[{extra}]'"
             )
     if kind == "keras":
-        return KerasArtifact(path, read_verified(path))
+        return KerasArtifact(path)
     entry, manifest = recorded_entry(path)
     if kind == "saved_model":
         check_saved_model_ops(path)
@@ -249,14 +248,12 @@ class KerasArtifact:
 
     kind = "keras"
 
-    def __init__(self, path: Path, content: bytes) -> None:
+    def __init__(self, path: Path) -> None:
         from fraudkeras.modeling.model import load_model
 
         self.path = path
-        with tempfile.TemporaryDirectory(prefix="fraudkeras-model-") as scratch:
-            copy = Path(scratch) / path.name  # Keras loads from a path: a private copy
-            copy.write_bytes(content)
-            self.model = load_model(copy)
+        with verified_copy(path) as checked:  # its run's checksums.json, when beside it
+            self.model = load_model(checked)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         from fraudkeras.modeling.model import fraud_probabilities

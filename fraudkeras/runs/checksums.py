@@ -83,4 +83,7 @@ def verified_copy(path: Path) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="fraudkeras-model-") as scratch:
         copy = Path(scratch) / path.name
         copy.write_bytes(content)
-        yield copy
+        try:
+            yield copy
+        except ModelFileError as error:  # name the user's file, not the private copy
+            raise ModelFileError(str(error).replace(str(copy), str(path))) from error

@@ -86,7 +86,7 @@ def test_inference_past_its_deadline_is_504(batching: Server, batch) -> None:
     client = triton.InferenceServerClient(f"127.0.0.1:{batching.grpc_port}")
     given = triton.InferInput("transactions", [1, 30], "FP32")
     given.set_data_from_numpy(x[:1])
-    with pytest.raises(triton.InferenceServerException, match="DEADLINE_EXCEEDED|inference took"):
+    with pytest.raises(triton.InferenceServerException, match=r"DEADLINE_EXCEEDED|inference took"):
         client.infer("fraud", [given])
     client.close()
     assert "Traceback" not in batching.output()

@@ -6,6 +6,7 @@ counted as a disconnect, never as a server error, and logs no traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -36,16 +37,13 @@ def bounded(served_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def _exchange(port: int, data: bytes, *, wait: float = 5.0) -> bytes:
     """Send ``data`` on a fresh connection and read until the server closes it."""
     with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
-        try:
+        # the server may answer and close before taking everything
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered and closed before taking everything
         chunks = []
-        try:
+        with contextlib.suppress(ConnectionResetError):
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
-        except ConnectionResetError:
-            pass
     return b"".join(chunks)
 
 
