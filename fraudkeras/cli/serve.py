@@ -55,7 +55,8 @@ _LIMITS = (
     ("inference-timeout", float, "seconds for a request's inference; beyond: 504"),
     ("grpc-max-concurrent-rpcs", int, "gRPC calls at once; beyond: RESOURCE_EXHAUSTED"),
     ("grpc-threads", int, "gRPC handler threads"),
-    ("drain-seconds", float, "at SIGTERM, time for requests in flight; then they are cut"),
+    ("deregister-seconds", float, "at SIGTERM, answer ready=503 but keep serving this long"),
+    ("drain-seconds", float, "then, time for requests in flight; after it they are cut"),
     ("max-batch-size", int, "transactions merged into one runtime call"),
     ("batch-timeout-micros", int, "wait this long for more requests to fill a batch"),
     ("num-batch-threads", int, "runtime calls in parallel"),
@@ -85,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         grpc_max_concurrent_rpcs=check_int(
             "grpc_max_concurrent_rpcs", args.grpc_max_concurrent_rpcs, **positive),
         grpc_threads=check_int("grpc_threads", args.grpc_threads, **positive),
+        deregister_seconds=check_float(
+            "deregister_seconds", args.deregister_seconds, low=0.0, high=3600.0),
         drain_seconds=check_float("drain_seconds", args.drain_seconds, low=0.0, high=3600.0),
         max_batch_size=check_int("max_batch_size", args.max_batch_size, **positive),
         batch_timeout_micros=check_int(

@@ -3,9 +3,11 @@ unknown routes, and a lifespan that starts the batch threads, the gRPC service
 and the version watcher, and on shutdown drains them in order.
 
 Shutdown: the moment SIGTERM (or Ctrl-C) arrives, readiness turns false (REST
-``/v2/health/ready`` 503, gRPC ``ServerReady`` false) so load balancers stop
-sending; uvicorn then stops accepting, answers the requests in flight for up to
-``--drain-seconds`` and cuts the rest; the last log line says how many of each.
+``/v2/health/ready`` 503, gRPC ``ServerReady`` false) while requests are still
+accepted and answered for ``--deregister-seconds``, so load balancers stop
+sending before the port closes; uvicorn then stops accepting, answers the
+requests in flight for up to ``--drain-seconds`` and cuts the rest; the last log
+line says how many of each. A second signal stops at once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -75,7 +78,7 @@ def create_app(settings: Settings, repository: ModelRepository) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         in_flight_at_signal: list[int] = []
-        _drain_on_signal(state, in_flight_at_signal)
+        _drain_on_signal(state, in_flight_at_signal, settings.deregister_seconds)
         grpc_server = None
         if settings.grpc_port:
             from fraudkeras.deploy.serving.grpc_v2 import start_grpc
@@ -100,11 +103,11 @@ def create_app(settings: Settings, repository: ModelRepository) -> Starlette:
                 grpc_server.stop(max(0.5, left)).wait()
             batcher.close()
             repository.stop()
-            waited = time.monotonic() - state.drain_started
             answered = (in_flight_at_signal or [0])[0] - metrics.cut
-            log.info("drained in %.1f s (limit %g s): %d request(s) in flight at the stop "
-                     "answered, %d cut", waited, settings.drain_seconds, max(0, answered),
-                     metrics.cut)  # fmt: skip
+            log.info("stopped serving %.1f s after the signal: %d request(s) in flight when "
+                     "the port closed were answered, %d cut at --drain-seconds %g",
+                     time.monotonic() - state.drain_started, max(0, answered), metrics.cut,
+                     settings.drain_seconds)  # fmt: skip
 
     routes = [
         *protocol_v1.routes(state),
@@ -121,20 +124,33 @@ def create_app(settings: Settings, repository: ModelRepository) -> Starlette:
     return app
 
 
-def _drain_on_signal(state: ServerState, in_flight: list[int]) -> None:
-    """Turn readiness false the moment a stop signal arrives, then let the
-    handler already installed (uvicorn's) stop the server."""
+def _drain_on_signal(state: ServerState, in_flight: list[int], deregister: float) -> None:
+    """Turn readiness false the moment a stop signal arrives; ``deregister`` seconds
+    later (at once for a second signal), let the handler already installed
+    (uvicorn's) stop the server."""
     for sig in STOP_SIGNALS:
         previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
 
         def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
-            if not state.draining:
-                in_flight.append(state.metrics.in_flight)
+            first = not state.draining
             state.begin_drain()
-            if callable(previous):
-                previous(signum, frame)
+            if not first or deregister <= 0:
+                _stop(previous, signum, state, in_flight)
+                return
+            log.info("signal %d: not ready; stopping in %g s (--deregister-seconds)",
+                     signum, deregister)  # fmt: skip
+            stop = threading.Timer(deregister, _stop, args=(previous, signum, state, in_flight))
+            stop.daemon = True
+            stop.start()
 
         signal.signal(sig, handler)
+
+
+def _stop(stop: Any, signum: int, state: ServerState, in_flight: list[int]) -> None:
+    in_flight.append(state.metrics.in_flight)
+    stop(signum, None)
 
 
 def worker_app() -> Starlette:

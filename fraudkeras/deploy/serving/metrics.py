@@ -32,6 +32,13 @@ _LATENCY_BUCKETS = (
 )  # fmt: skip
 _BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
+_CUT_MESSAGE = b'{"error": "server stopped before this request was received (--drain-seconds)"}'
+_CUT_START = {
+    "type": "http.response.start", "status": 503,
+    "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                (b"content-length", str(len(_CUT_MESSAGE)).encode())],
+}  # fmt: skip
+_CUT_BODY = {"type": "http.response.body", "body": _CUT_MESSAGE, "more_body": False}
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -132,10 +139,12 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, send_status)
-        except asyncio.CancelledError:  # cut at the end of the drain: not an error
+        except asyncio.CancelledError:  # cut at the end of the drain: answered, not an error
             self.metrics.cut += 1
             scope[DISCONNECTED] = True
-            raise
+            if status == 500:  # nothing sent yet (500 is only the default)
+                await send(_CUT_START)
+                await send(_CUT_BODY)
         finally:
             self.metrics.in_flight -= 1
             if scope.get(DISCONNECTED):  # the client left (or was cut): its own counter

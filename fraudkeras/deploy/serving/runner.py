@@ -86,7 +86,7 @@ def _serve(settings: Settings, repository: Any, rest: socket.socket) -> int:
         if settings.workers == 1:
             config = uvicorn.Config(create_app(settings, repository), **options)
             server = uvicorn.Server(config)
-            server.run(sockets=[rest])
+            server.run(sockets=[rest.dup()])  # ours stays open: see _answer_backlog
             return 0 if server.started else 1
         from uvicorn.supervisors import Multiprocess
 
@@ -101,12 +101,43 @@ def _serve(settings: Settings, repository: Any, rest: socket.socket) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        rest.close()
+        late = _answer_backlog(rest)
         if received:
-            log.info("stopped (signal %d)", received[0])
+            late_note = f"; {late} connection(s) arriving after the port closed got 503"
+            log.info("stopped (signal %d)%s", received[0], late_note if late else "")
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_STOPPED = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"retry-after: 1\r\nconnection: close\r\ncontent-length: 32\r\n\r\n"
+    b'{"error": "server is stopping"}\n'
+)
+
+
+def _answer_backlog(sock: socket.socket) -> int:
+    """Answer 503 to the connections the kernel accepted after the server stopped
+    taking them (they wait in the listen backlog), then close the port: closing it
+    with connections queued would reset them, dropping requests already sent."""
+    sock.setblocking(False)
+    answered = 0
+    while True:
+        try:
+            connection, _ = sock.accept()
+        except OSError:  # none left (or the socket never listened)
+            break
+        with connection:
+            connection.settimeout(0.2)
+            try:
+                connection.sendall(_STOPPED)
+                connection.shutdown(socket.SHUT_WR)
+                while connection.recv(65536):  # read what was sent: a close with unread
+                    pass  # data would reset the connection before the client reads the 503
+            except OSError:
+                pass
+        answered += 1
+    sock.close()
+    return answered
 
 
 def _recorder(received: list[int]) -> Any:

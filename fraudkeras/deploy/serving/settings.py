@@ -34,7 +34,8 @@ class Settings:
     inference_timeout: float = 10.0  #: seconds from queueing to answer; beyond: 504
     grpc_max_concurrent_rpcs: int = 256  #: beyond: RESOURCE_EXHAUSTED
     grpc_threads: int = 16
-    drain_seconds: float = 10.0  #: at SIGTERM, how long requests in flight may take
+    deregister_seconds: float = 1.0  #: at SIGTERM, unready but serving (load balancers leave)
+    drain_seconds: float = 10.0  #: then, how long requests in flight may take
     # adaptive batching (TF Serving's batching parameters)
     max_batch_size: int = 512  #: transactions merged into one runtime call
     batch_timeout_micros: int = 0  #: wait for more requests to fill a batch

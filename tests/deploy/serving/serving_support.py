@@ -79,7 +79,7 @@ def launch(model: Path, log: Path, *args: str) -> Server:
     """Start ``fraudkeras serve MODEL`` on free ports and wait until it is ready."""
     port, grpc_port = free_port(), free_port()
     command = [sys.executable, "-m", "fraudkeras", "serve", str(model), "--port", str(port),
-               "--grpc-port", str(grpc_port), *args]  # fmt: skip
+               "--grpc-port", str(grpc_port), "--deregister-seconds", "0", *args]  # fmt: skip
     handle = log.open("w")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, text=True, env=env)
