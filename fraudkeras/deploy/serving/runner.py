@@ -102,9 +102,10 @@ def _serve(settings: Settings, repository: Any, rest: socket.socket) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         late = _answer_backlog(rest)
-        if received:
+        if received or settings.workers > 1:  # the supervisor takes the signals itself
             late_note = f"; {late} connection(s) arriving after the port closed got 503"
-            log.info("stopped (signal %d)%s", received[0], late_note if late else "")
+            log.info("stopped (signal %d)%s", (received or [signal.SIGTERM])[0],
+                     late_note if late else "")  # fmt: skip
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
