@@ -15,6 +15,8 @@ front ends both submit and wait on a :class:`concurrent.futures.Future`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -22,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +38,35 @@ log = logging.getLogger("fraudkeras")
 class _Pending:
     model: ServedModel
     features: np.ndarray
-    future: Future[np.ndarray]
+    future: Future[np.ndarray] | asyncio.Future[np.ndarray]
+    loop: asyncio.AbstractEventLoop | None = None  #: set for an asyncio future
+
+    def wanted(self) -> bool:
+        """Still waited for (not timed out or cancelled); marks a thread future running."""
+        if self.loop is None:
+            future: Future[np.ndarray] = self.future  # type: ignore[assignment]
+            return future.set_running_or_notify_cancel()
+        return not self.future.done()
+
+    def deliver(self, result: np.ndarray | None, error: BaseException | None) -> None:
+        if self.loop is None:
+            future: Future[np.ndarray] = self.future  # type: ignore[assignment]
+            if error is None:
+                future.set_result(result)  # type: ignore[arg-type]
+            else:
+                future.set_exception(error)
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            self.loop.call_soon_threadsafe(_settle, self.future, result, error)
+
+
+def _settle(future: Any, result: Any, error: BaseException | None) -> None:
+    if future.done():  # timed out meanwhile
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
 
 
 class QueueFull(RequestError):
@@ -74,14 +105,25 @@ class Batcher:
     def submit(self, model: ServedModel, features: np.ndarray) -> Future[np.ndarray]:
         """Queue ``features`` for ``model``; the future holds float32 probabilities."""
         future: Future[np.ndarray] = Future()
+        self._enqueue(_Pending(model, features, future))
+        return future
+
+    def submit_async(self, model: ServedModel, features: np.ndarray) -> asyncio.Future[np.ndarray]:
+        """:meth:`submit` for an event loop: the answer is set on the loop's own
+        future (cheaper than wrapping a thread future)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        self._enqueue(_Pending(model, features, future, loop))
+        return future
+
+    def _enqueue(self, pending: _Pending) -> None:
         with self._ready:
             if self._closed:
                 raise RequestError("server is shutting down", 503)
             if len(self._queue) >= self.max_queued:
                 raise QueueFull(self.max_queued)
-            self._queue.append(_Pending(model, features, future))
+            self._queue.append(pending)
             self._ready.notify()
-        return future
 
     @property
     def queued(self) -> int:
@@ -130,7 +172,7 @@ class Batcher:
             return batch
 
     def _run(self, batch: list[_Pending]) -> None:
-        live = [p for p in batch if p.future.set_running_or_notify_cancel()]
+        live = [p for p in batch if p.wanted()]
         if not live:  # every caller gave up (timeout or disconnect)
             return
         try:
@@ -141,10 +183,10 @@ class Batcher:
             probabilities = live[0].model.predict(features)
         except Exception as error:  # answered as a 500 by the front end that waits
             for pending in live:
-                pending.future.set_exception(error)
+                pending.deliver(None, error)
             return
         start = 0
         for pending in live:
             end = start + len(pending.features)
-            pending.future.set_result(probabilities[start:end])
+            pending.deliver(probabilities[start:end], None)
             start = end

@@ -101,9 +101,16 @@ async def probabilities_for(
     state: ServerState, model: ServedModel, features: np.ndarray
 ) -> np.ndarray:
     """The model's probabilities, from the batching queue (the event loop only waits)."""
-    future = state.submit(model, features)
+    future = state.batcher.submit_async(model, features)
+    timer = asyncio.get_running_loop().call_later(
+        state.inference_timeout, _expire, future, state.inference_timeout
+    )
     try:
-        return await asyncio.wait_for(asyncio.wrap_future(future), state.inference_timeout)
-    except TimeoutError:
-        future.cancel()
-        raise InferenceTimeout(state.inference_timeout) from None
+        return await future
+    finally:
+        timer.cancel()
+
+
+def _expire(future: asyncio.Future[np.ndarray], seconds: float) -> None:
+    if not future.done():  # the batch thread skips it, or drops its late answer
+        future.set_exception(InferenceTimeout(seconds))
