@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from serving_support import TOLERANCE, free_port, launch
 
+import fraudkeras
+from fraudkeras._core.errors import ModelFileError
 from helpers import run_cli
 
 ROW = [0.5] * 30
@@ -91,9 +93,8 @@ def test_savedmodel_with_file_io_is_refused_and_never_runs(
     impostors, small_parquet: Path, tmp_path: Path
 ) -> None:
     folder, marker = impostors
-    scored = run_cli("score", "--model", str(folder / "writer"), "--data", str(small_parquet),
-                     "--out", str(tmp_path / "out.parquet"))  # fmt: skip
-    _one_error(scored, "WriteFile")
+    with pytest.raises(ModelFileError, match="WriteFile"):
+        fraudkeras.score(folder / "writer", small_parquet, tmp_path / "out.parquet")
     port = str(free_port())
     served = run_cli("serve", str(folder / "writer"), "--artifact", "saved_model",
                      "--port", port, "--grpc-port", "0")  # fmt: skip
