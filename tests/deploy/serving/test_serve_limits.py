@@ -1,7 +1,7 @@
 """Every resource is bounded, checked on a real server with raw sockets (the slow
 and malformed cases) and standard clients: header bytes (431), time to send a
 request (408), open connections (503), the batching queue (503 + Retry-After),
-inference time (504 / DEADLINE_EXCEEDED). A client that leaves mid-request is
+gRPC calls at once (RESOURCE_EXHAUSTED). A client that leaves mid-request is
 counted as a disconnect, never as a server error, and logs no traceback."""
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def bounded(served_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         served_run, tmp_path_factory.mktemp("log") / "serve.log",
         "--max-header-bytes", "8192", "--read-timeout", "1", "--max-connections", "8",
         "--num-batch-threads", "1", "--max-batch-size", "1", "--max-queued-requests", "1",
+        "--grpc-max-concurrent-rpcs", "2",
     )  # fmt: skip
     yield server
     server.stop()
@@ -149,3 +150,36 @@ def test_client_disconnects_are_counted_not_errors(bounded: Server) -> None:
     assert after[key] - before.get(key, 0.0) == 20
     assert not any("'500'" in name for name in after), [n for n in after if "500" in n]
     assert "Traceback" not in bounded.output() and "ClientDisconnect" not in bounded.output()
+
+
+def test_grpc_calls_beyond_the_limit_are_resource_exhausted(bounded: Server, batch) -> None:
+    import tritonclient.grpc as triton
+
+    x, reference, _ = batch
+    rows = np.resize(x, (10_000, 30))
+    codes: list[str] = []
+
+    def call() -> None:
+        client = triton.InferenceServerClient(f"127.0.0.1:{bounded.grpc_port}")
+        given = triton.InferInput("transactions", [10_000, 30], "FP32")
+        given.set_data_from_numpy(rows)
+        for _ in range(3):
+            try:
+                result = client.infer("fraud", [given])
+            except triton.InferenceServerException as error:
+                codes.append(str(error.status()))
+            else:
+                got = result.as_numpy("fraud_probability")
+                assert np.max(np.abs(got - np.resize(reference, 10_000))) <= TOLERANCE
+                codes.append("OK")
+        client.close()
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(codes) == 24 and "OK" in codes, codes
+    assert "StatusCode.RESOURCE_EXHAUSTED" in codes, codes
+    # beyond RESOURCE_EXHAUSTED only the full batching queue's UNAVAILABLE may appear
+    assert set(codes) <= {"OK", "StatusCode.RESOURCE_EXHAUSTED", "StatusCode.UNAVAILABLE"}, codes
