@@ -3,8 +3,6 @@ protocol itself (checks, binary tensor data, answers) is :mod:`.v2`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -17,6 +15,7 @@ from fraudkeras.deploy.serving.endpoints import (
     probabilities_for,
     read_body,
 )
+from fraudkeras.deploy.serving.loading import ServedModel
 from fraudkeras.deploy.serving.state import ServerState, decisions
 
 
@@ -69,7 +68,7 @@ def routes(state: ServerState) -> list[Route]:
     ]
 
 
-async def infer(state: ServerState, model: Any, request: v2.InferRequest) -> Response:
+async def infer(state: ServerState, model: ServedModel, request: v2.InferRequest) -> Response:
     """A checked V2 request answered, as JSON or JSON + binary tensor data."""
     probabilities = await probabilities_for(state, model, request.features)
     flags, chosen = decisions(model, probabilities, request.threshold)
