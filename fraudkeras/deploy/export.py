@@ -105,10 +105,11 @@ def _export_here(run: RunFolder, formats: tuple[str, ...], force: bool) -> dict[
         for name in formats:
             interrupts.check()
             path = scratch / FORMATS[name]
-            if name == "onnx":
+            runtime = BY_NAME[name].runtime
+            if runtime == "onnx":
                 with c_output_silenced():
                     path.write_bytes(convert_onnx(model))
-            elif name != "saved_model":
+            elif runtime == "litert":
                 path.write_bytes(convert_litert(saved_model, name, parts.train.x))
             probabilities = open_artifact(path).predict(x)
             artifacts[name] = _check(name, path, probabilities, reference, y, reference_pr_auc)
@@ -181,14 +182,14 @@ def convert_litert(saved_model: Path, name: str, training_features: np.ndarray) 
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), [SIGNATURE])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if name == "litert-fp16":
+    quantization = BY_NAME[name].quantization
+    if quantization in ("float16", "dynamic"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    elif name == "litert-dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
     try:
         with c_output_silenced():  # the converter prints "fully_quantize: 0, ..." from C++
-            if name == "litert-int8":
+            if quantization == "int8":
                 return _full_integer(converter, training_features)
             content: bytes = converter.convert()
     except ExportError:

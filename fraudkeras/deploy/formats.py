@@ -21,6 +21,7 @@ class Format:
     converter: str  #: what writes it ("" for the run's own Keras file)
     runtime: str  #: the runtime that runs it: keras, saved_model, litert or onnx
     exported: bool = True  #: written by ``fraudkeras export`` (not the run's own file)
+    quantization: str = ""  #: the LiteRT converter's: "", "float16", "dynamic" or "int8"
 
     @property
     def is_float(self) -> bool:
@@ -30,15 +31,16 @@ class Format:
 
 # fmt: off
 TABLE: tuple[Format, ...] = (
-    Format("saved_model", "saved_model", "float32", "tf.saved_model.save", "saved_model"),
+    Format("saved_model", "saved_model", "float32", "keras.export.ExportArchive", "saved_model"),
     Format("litert", "model_float32.tflite", "float32", "TFLiteConverter", "litert"),
     Format("litert-fp16", "model_float16.tflite", "float16 weights, float32 compute",
-           "TFLiteConverter (float16)", "litert"),
+           "TFLiteConverter (float16)", "litert", quantization="float16"),
     Format("litert-dynamic", "model_dynamic_int8.tflite", "int8 weights, float32 activations",
-           "TFLiteConverter (dynamic range)", "litert"),
+           "TFLiteConverter (dynamic range)", "litert", quantization="dynamic"),
     Format("litert-int8", "model_int8.tflite",
            "int8 weights and activations; float32 input transform, scaling and interface",
-           "TFLiteConverter (full integer, QuantizationDebugger)", "litert"),
+           "TFLiteConverter (full integer, QuantizationDebugger)", "litert",
+           quantization="int8"),
     Format("onnx", "model.onnx", "float32", "tf2onnx", "onnx"),
     Format("keras", "model.keras", "float32", "", "keras", exported=False),
 )
