@@ -110,8 +110,8 @@ def create_app(settings: Settings, repository: ModelRepository) -> Starlette:
                      settings.drain_seconds)  # fmt: skip
 
     routes = [
-        *protocol_v1.routes(state),
         *protocol_v2.routes(state),
+        *protocol_v1.routes(state),
         Route("/metrics", metrics_route),
     ]
     app = Starlette(

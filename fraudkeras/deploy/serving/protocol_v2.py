@@ -55,16 +55,16 @@ def routes(state: ServerState) -> list[Route]:
         return await infer(state, model, parsed)
 
     model_path, version_path = "/v2/models/{name}", "/v2/models/{name}/versions/{version}"
-    return [
+    return [  # the busiest route first: the router tries them in order
+        *(
+            Route(f"{path}/infer", v2_infer, methods=["POST"])
+            for path in (model_path, version_path)
+        ),
         Route("/v2/health/live", v2_live),
         Route("/v2/health/ready", v2_ready),
         Route("/v2", v2_server),
         *(Route(path, v2_model) for path in (model_path, version_path)),
         *(Route(f"{path}/ready", v2_model_ready) for path in (model_path, version_path)),
-        *(
-            Route(f"{path}/infer", v2_infer, methods=["POST"])
-            for path in (model_path, version_path)
-        ),
     ]
 
 
