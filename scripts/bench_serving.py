@@ -2,12 +2,13 @@
 (Starlette + uvicorn around the same LiteRT file's SignatureRunner, the least a
 Python server can do), optionally KServe's ModelServer, all on loopback.
 
-Open-loop load: requests are issued at fixed arrival times (rate r: request i at
-i/r), whatever the server does, over a pool of keep-alive connections; a request
-waits for a free connection if all are busy, and that wait counts. Latency runs
-from the moment the generator issues a request; "lag" is how late the generator
-itself issued it (its own timer jitter on a busy machine). Saturation: 16
-connections in a closed loop. Then RSS before and after a soak at 1,000 req/s.
+All servers run at once and are measured in turn at each step. Open-loop load:
+requests are issued at fixed arrival times (rate r: request i at i/r), whatever
+the server does, over a pool of keep-alive connections; a request waits for a
+free connection if all are busy, and that wait counts. Latency runs from the
+moment the generator issues a request; "lag" is how late the generator itself
+issued it (its own timer jitter on a busy machine). Saturation: 16 connections
+in a closed loop. With ``--soak``, RSS before and after a soak at 1,000 req/s.
 Body: a V2 JSON infer request of 1 or 100 transactions (same bytes for every server).
 
     python scripts/bench_serving.py [--run RUN_DIR] [--seconds 5] [--soak 0] [--kserve]
@@ -36,6 +37,7 @@ SIZES = (1, 100)
 SATURATION_CONNECTIONS = 16
 MAX_CONNECTIONS = 256  # open-loop pool cap: past it, requests queue (and the wait counts)
 PATH = "/v2/models/fraud/infer"
+Row = tuple[str, dict[str, float]]
 #: (load, what is checked, test): the serving targets, judged on fraudkeras's rows
 TARGETS = (
     ("1 tx @ 2000/s", "p99 <= 2 ms, 0 errors", lambda r, ratio: r["p99"] <= 2 and r["errors"] == 0),
@@ -194,34 +196,41 @@ def start(kind: str, model: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit(f"{kind} server did not start")
 
 
-def bench(kind: str, model: Path, args: argparse.Namespace) -> list[tuple[str, dict[str, float]]]:
-    port = free_port()
-    process = start(kind, model, port)
-    rows: list[tuple[str, dict[str, float]]] = []
+def bench(kinds: list[str], run: Path, args: argparse.Namespace) -> dict[str, list[Row]]:
+    """Every server started at once and measured in turn at each load step, so a
+    change in the machine's load during the run falls on all of them alike."""
+    model = run / "export" / "model_float32.tflite"
+    ports = {kind: free_port() for kind in kinds}
+    processes = {kind: start(kind, run if kind == "fraudkeras" else model, ports[kind])
+                 for kind in kinds}  # fmt: skip
+    rows: dict[str, list[Row]] = {kind: [] for kind in kinds}
     try:
         for size in SIZES:
-            data = request_bytes(port, size)
-            asyncio.run(open_loop(port, data, 500, 2))  # warm up
+            for kind in kinds:  # warm up
+                asyncio.run(open_loop(ports[kind], request_bytes(ports[kind], size), 500, 2))
             for rate in RATES:
-                rows.append(
-                    (
-                        f"{size} tx @ {rate}/s",
-                        asyncio.run(open_loop(port, data, rate, args.seconds)),
-                    )
-                )
-            rows.append((f"{size} tx saturation", asyncio.run(saturate(port, data, args.seconds))))
+                for kind in kinds:
+                    data = request_bytes(ports[kind], size)
+                    result = asyncio.run(open_loop(ports[kind], data, rate, args.seconds))
+                    rows[kind].append((f"{size} tx @ {rate}/s", result))
+            for kind in kinds:
+                data = request_bytes(ports[kind], size)
+                result = asyncio.run(saturate(ports[kind], data, args.seconds))
+                rows[kind].append((f"{size} tx saturation", result))
         if args.soak:
-            before = rss_mb(process.pid)
-            asyncio.run(open_loop(port, request_bytes(port, 1), 1000, args.soak))
-            after = rss_mb(process.pid)
-            rows.append(("RSS MB before/after soak", {"before": before, "after": after}))
+            for kind in kinds:
+                before = rss_mb(processes[kind].pid)
+                asyncio.run(open_loop(ports[kind], request_bytes(ports[kind], 1), 1000, args.soak))
+                after = rss_mb(processes[kind].pid)
+                rows[kind].append(("RSS MB before/after soak", {"before": before, "after": after}))
     finally:
-        process.terminate()
-        process.wait(60)
+        for process in processes.values():
+            process.terminate()
+            process.wait(60)
     return rows
 
 
-def table(results: dict[str, list[tuple[str, dict[str, float]]]]) -> str:
+def table(results: dict[str, list[Row]]) -> str:
     lines = [
         "| server | load | achieved req/s | p50 ms | p99 ms | p99.9 ms | errors | gen lag p99 ms "
         "| rate vs ref |",
@@ -261,18 +270,17 @@ def main() -> None:
     parser.add_argument("--kserve", action="store_true", help="also KServe's ModelServer")
     args = parser.parse_args()
     run = prepare_run(args)
-    model = run / "export" / "model_float32.tflite"
     kinds = ["fraudkeras", "reference", *(["kserve"] if args.kserve else [])]
-    results = {}
-    for kind in kinds:
-        results[kind] = bench(kind, run if kind == "fraudkeras" else model, args)
-        print(table({kind: results[kind]}), flush=True)  # partial results survive a crash
-    print(f"{os.cpu_count()} CPUs; load generator on the same machine")
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results = bench(kinds, run, args)
+    load = os.getloadavg()[0]
+    print(f"{started}; {os.cpu_count()} CPUs, load average {load:.1f} at the end; load "
+          "generator on the same machine")  # fmt: skip
     print(table(results))
     print(verdicts(results))
 
 
-def verdicts(results: dict[str, list[tuple[str, dict[str, float]]]]) -> str:
+def verdicts(results: dict[str, list[Row]]) -> str:
     """Each target, met or missed, with the measured value."""
     ours = dict(results["fraudkeras"])
     reference = dict(results["reference"])
