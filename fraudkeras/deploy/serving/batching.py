@@ -49,15 +49,12 @@ class _Pending:
         return not self.future.done()
 
     def deliver(self, result: np.ndarray | None, error: BaseException | None) -> None:
-        if self.loop is None:
-            future: Future[np.ndarray] = self.future  # type: ignore[assignment]
-            if error is None:
-                future.set_result(result)  # type: ignore[arg-type]
-            else:
-                future.set_exception(error)
-            return
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            self.loop.call_soon_threadsafe(_settle, self.future, result, error)
+        """Answer a thread future (an asyncio one is answered on its loop)."""
+        future: Future[np.ndarray] = self.future  # type: ignore[assignment]
+        if error is None:
+            future.set_result(result)  # type: ignore[arg-type]
+        else:
+            future.set_exception(error)
 
 
 def _settle(future: Any, result: Any, error: BaseException | None) -> None:
@@ -182,11 +179,31 @@ class Batcher:
             self.on_batch(len(features))
             probabilities = live[0].model.predict(features)
         except Exception as error:  # answered as a 500 by the front end that waits
-            for pending in live:
-                pending.deliver(None, error)
+            _deliver_all([(p, None, error) for p in live])
             return
+        answers: list[tuple[_Pending, np.ndarray | None, BaseException | None]] = []
         start = 0
         for pending in live:
             end = start + len(pending.features)
-            pending.deliver(probabilities[start:end], None)
+            answers.append((pending, probabilities[start:end], None))
             start = end
+        _deliver_all(answers)
+
+
+def _deliver_all(answers: list[tuple[_Pending, np.ndarray | None, BaseException | None]]) -> None:
+    """Answer a batch: thread futures directly, and each event loop's futures in one
+    call (one wake-up of the loop per batch, not per request)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any, BaseException | None]]] = {}
+    for pending, result, error in answers:
+        if pending.loop is None:
+            pending.deliver(result, error)
+        else:
+            by_loop.setdefault(pending.loop, []).append((pending.future, result, error))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(_settle_all, settled)
+
+
+def _settle_all(settled: list[tuple[Any, Any, BaseException | None]]) -> None:
+    for future, result, error in settled:
+        _settle(future, result, error)
