@@ -114,14 +114,12 @@ def create_app(settings: Settings, repository: ModelRepository) -> Starlette:
         *protocol_v1.routes(state),
         Route("/metrics", metrics_route),
     ]
-    app = Starlette(
+    return Starlette(
         routes=routes,
         middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
-    app.state.serving = state
-    return app
 
 
 def _drain_on_signal(state: ServerState, in_flight: list[int], deregister: float) -> None:
