@@ -30,6 +30,7 @@ from fraudkeras.data.schema import FEATURES, validate_frame
 from fraudkeras.data.tables import read_table
 from fraudkeras.modeling.features import apply_numpy, check_transform, output_names
 from fraudkeras.runs import layout
+from fraudkeras.runs.checksums import verified_copy
 
 if TYPE_CHECKING:
     from fraudkeras.modeling.model import FraudMLP
@@ -169,7 +170,8 @@ def drift(run_dir: str | os.PathLike[str], data: str | os.PathLike[str]) -> dict
         load_model,
     )
 
-    model = load_model(folder / layout.MODEL_FILE)
+    with verified_copy(folder / layout.MODEL_FILE) as checked:  # refuses another run's model
+        model = load_model(checked)
     if model.features != reference["transform"]:
         raise ModelFileError(f"{folder}: drift reference and model disagree on the transform")
     report = compare(reference, apply_numpy(x, model.features), fraud_probabilities(model, x))

@@ -11,7 +11,6 @@ trained anywhere exports with one call.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import warnings
@@ -30,33 +29,23 @@ from fraudkeras._core.quiet import c_output_silenced
 from fraudkeras._core.subprocesses import run_job
 from fraudkeras.data.schema import FEATURES
 from fraudkeras.deploy.artifacts import INPUT_NAME, OUTPUT_NAME, SIGNATURE, open_artifact
+from fraudkeras.deploy.formats import BY_NAME, EXPORTED, file_names, precisions
 from fraudkeras.metrics.classification import thresholds_record
+from fraudkeras.runs.checksums import sha256_path
 from fraudkeras.runs.folder import RunFolder
 from fraudkeras.runs.layout import EXPORT_DIR, MANIFEST_FILE, check_run_dir
 
-#: format name -> file or folder written under RUN_DIR/export/
-FORMATS = {
-    "saved_model": "saved_model",
-    "litert": "model_float32.tflite",
-    "litert-fp16": "model_float16.tflite",
-    "litert-dynamic": "model_dynamic_int8.tflite",
-    "litert-int8": "model_int8.tflite",
-    "onnx": "model.onnx",
-}
+#: format name -> file or folder written under RUN_DIR/export/ (from the one format table)
+FORMATS = file_names()
 #: format name -> what runs in which precision (recorded in the manifest)
-PRECISION = {
-    "saved_model": "float32",
-    "litert": "float32",
-    "litert-fp16": "float16 weights, float32 compute",
-    "litert-dynamic": "int8 weights, float32 activations",
-    "litert-int8": "int8 weights and activations; float32 input transform, scaling and interface",
-    "onnx": "float32",
-}
-FLOAT_FORMATS = ("saved_model", "litert", "onnx")
+PRECISION = precisions()
+FLOAT_FORMATS = tuple(name for name in EXPORTED if BY_NAME[name].is_float)
 MAX_FLOAT_DIFF = 1e-5  # max |Δp| for float32 artifacts
 MAX_PR_AUC_LOSS = 0.01  # quantized artifacts may rank worse than the Keras model by this much
 REPRESENTATIVE_ROWS = 500  # training rows that calibrate full-integer quantization
 ONNX_OPSET = 17
+#: test rows whose outputs each artifact records, re-checked whenever it is loaded
+PROBE_ROWS = 8
 #: LiteRT ops of the input transform and scaling, kept float32 in the full-integer file
 FLOAT_OPS = ("SPLIT_V", "MUL", "FLOOR_MOD", "SIN", "COS", "RELU", "ADD", "LOG", "SUB")
 FLOAT_OPS_CONCAT = "CONCATENATION"
@@ -116,10 +105,11 @@ def _export_here(run: RunFolder, formats: tuple[str, ...], force: bool) -> dict[
         for name in formats:
             interrupts.check()
             path = scratch / FORMATS[name]
-            if name == "onnx":
+            runtime = BY_NAME[name].runtime
+            if runtime == "onnx":
                 with c_output_silenced():
                     path.write_bytes(convert_onnx(model))
-            elif name != "saved_model":
+            elif runtime == "litert":
                 path.write_bytes(convert_litert(saved_model, name, parts.train.x))
             probabilities = open_artifact(path).predict(x)
             artifacts[name] = _check(name, path, probabilities, reference, y, reference_pr_auc)
@@ -134,6 +124,7 @@ def _export_here(run: RunFolder, formats: tuple[str, ...], force: bool) -> dict[
             "training_backend": run.metrics["backend"],
             "test_metrics": run.metrics["test"],
             "reference_pr_auc": reference_pr_auc,
+            "probe": {"rows": x[:PROBE_ROWS].astype(np.float32).tolist()},
             "versions": environment(),
             "artifacts": artifacts,
         }
@@ -162,7 +153,8 @@ def _check(
         "file": path.name,
         "precision": PRECISION[name],
         "size_bytes": _size(path),
-        "sha256": _sha256(path),
+        "sha256": sha256_path(path),
+        "probe": [float(v) for v in probabilities[:PROBE_ROWS]],
         "max_abs_diff": max_diff,
         "pr_auc": pr_auc,
         "pr_auc_change": pr_auc - reference_pr_auc,
@@ -190,14 +182,14 @@ def convert_litert(saved_model: Path, name: str, training_features: np.ndarray) 
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), [SIGNATURE])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if name == "litert-fp16":
+    quantization = BY_NAME[name].quantization
+    if quantization in ("float16", "dynamic"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    elif name == "litert-dynamic":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
     try:
         with c_output_silenced():  # the converter prints "fully_quantize: 0, ..." from C++
-            if name == "litert-int8":
+            if quantization == "int8":
                 return _full_integer(converter, training_features)
             content: bytes = converter.convert()
     except ExportError:
@@ -267,18 +259,5 @@ def convert_onnx(model: Any) -> bytes:
 
 
 def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in _files(path))
-
-
-def _sha256(path: Path) -> str:
-    """Of a file, or of a folder's files (relative names and contents, sorted)."""
-    digest = hashlib.sha256()
-    for file in _files(path):
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
-
-
-def _files(path: Path) -> list[Path]:
-    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return sum(p.stat().st_size for p in files)

@@ -27,6 +27,7 @@ from fraudkeras.data.streaming import StreamSplit
 from fraudkeras.data.tables import SOURCES, Transactions, load_transactions
 from fraudkeras.metrics.classification import Predictions
 from fraudkeras.runs import layout
+from fraudkeras.runs.checksums import record_checksums, verified_copy
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.scoring import predictions, streamed_predictions
 
@@ -92,6 +93,7 @@ def write_run_folder(
         write_json(scratch / layout.ENVIRONMENT_FILE, environment())
         for name, content in (extra or {}).items():
             write_json(scratch / name, content)
+        record_checksums(scratch, layout.MODEL_FILE)
     return target
 
 
@@ -261,7 +263,8 @@ class RunFolder:
     def model(self) -> FraudMLP:
         from fraudkeras.modeling.model import load_model
 
-        return load_model(self.path / layout.MODEL_FILE)
+        with verified_copy(self.path / layout.MODEL_FILE) as checked:  # refuses another run's
+            return load_model(checked)
 
     @cached_property
     def holdout(self) -> tuple[Predictions, Predictions]:

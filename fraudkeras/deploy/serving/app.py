@@ -1,16 +1,26 @@
 """The ASGI application: V1 and V2 REST routes, ``/metrics``, JSON errors for
-unknown routes, and a lifespan that starts the gRPC service and the version
-watcher and stops them (after the REST requests in flight) on shutdown."""
+unknown routes, and a lifespan that starts the batch threads, the gRPC service
+and the version watcher, and on shutdown drains them in order.
+
+Shutdown: the moment SIGTERM (or Ctrl-C) arrives, readiness turns false (REST
+``/v2/health/ready`` 503, gRPC ``ServerReady`` false) while requests are still
+accepted and answered for ``--deregister-seconds``, so load balancers stop
+sending before the port closes; uvicorn then stops accepting, answers the
+requests in flight for up to ``--drain-seconds`` and cuts the rest; the last log
+line says how many of each. A second signal stops at once.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,37 +30,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fraudkeras.deploy.serving import protocol_v1, protocol_v2
-from fraudkeras.deploy.serving.endpoints import ServerState, error_response
+from fraudkeras.deploy.serving import http_limits, protocol_v1, protocol_v2
+from fraudkeras.deploy.serving.batching import Batcher
+from fraudkeras.deploy.serving.endpoints import error_response
+from fraudkeras.deploy.serving.logs import configure_logging
 from fraudkeras.deploy.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServingMetrics
-from fraudkeras.deploy.serving.repository import POLL_SECONDS, ModelRepository, open_repository
+from fraudkeras.deploy.serving.repository import ModelRepository, open_repository
+from fraudkeras.deploy.serving.settings import Settings
+from fraudkeras.deploy.serving.state import ServerState
 
 log = logging.getLogger("fraudkeras")
 SETTINGS_VARIABLE = "FRAUDKERAS_SERVE_SETTINGS"  # how worker processes get their settings
-GRPC_GRACE_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything ``fraudkeras serve`` was told (JSON-able, for worker processes)."""
-
-    model: str
-    name: str = "fraud"
-    host: str = "127.0.0.1"
-    port: int = 8080
-    grpc_port: int = 8081  # 0: no gRPC
-    workers: int = 1
-    threshold: float | None = None
-    artifact: str = "litert"
-    access_log: bool = False
-    poll_seconds: float = POLL_SECONDS
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> Settings:
-        return cls(**json.loads(text))
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def load_repository(settings: Settings) -> ModelRepository:
@@ -65,9 +56,17 @@ def create_app(settings: Settings, repository: ModelRepository) -> Starlette:
     metrics = ServingMetrics(settings.name)
     metrics.serving(repository.current)
     repository.listeners.append(metrics.model_event)
-    state = ServerState(settings.name, repository, metrics)
+    batcher = Batcher(
+        max_batch_size=settings.max_batch_size,
+        batch_timeout_micros=settings.batch_timeout_micros,
+        num_batch_threads=settings.num_batch_threads,
+        max_queued_requests=settings.max_queued_requests,
+        on_batch=metrics.batch,
+    )
+    state = ServerState(settings.name, repository, metrics, batcher, settings.inference_timeout)
 
     async def metrics_route(request: Request) -> Response:
+        metrics.queued.set(batcher.queued)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     async def http_error(request: Request, error: Exception) -> Response:
@@ -78,13 +77,17 @@ def create_app(settings: Settings, repository: ModelRepository) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        in_flight_at_signal: list[int] = []
+        _drain_on_signal(state, in_flight_at_signal, settings.deregister_seconds)
         grpc_server = None
         if settings.grpc_port:
             from fraudkeras.deploy.serving.grpc_v2 import start_grpc
 
             grpc_server = start_grpc(
-                state, settings.host, settings.grpc_port, reuse_port=settings.workers > 1
-            )
+                state, settings.host, settings.grpc_port, reuse_port=settings.workers > 1,
+                threads=settings.grpc_threads,
+                max_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+            )  # fmt: skip
         repository.start()
         current = repository.current
         grpc_note = f" and gRPC {settings.host}:{settings.grpc_port}" if grpc_server else ""
@@ -94,14 +97,21 @@ def create_app(settings: Settings, repository: ModelRepository) -> Starlette:
         try:
             yield
         finally:
-            state.draining = True
+            state.begin_drain()
             if grpc_server is not None:
-                grpc_server.stop(GRPC_GRACE_SECONDS).wait()
+                left = settings.drain_seconds - (time.monotonic() - state.drain_started)
+                grpc_server.stop(max(0.5, left)).wait()
+            batcher.close()
             repository.stop()
+            answered = (in_flight_at_signal or [0])[0] - metrics.cut
+            log.info("stopped serving %.1f s after the signal: %d request(s) in flight when "
+                     "the port closed were answered, %d cut at --drain-seconds %g",
+                     time.monotonic() - state.drain_started, max(0, answered), metrics.cut,
+                     settings.drain_seconds)  # fmt: skip
 
     routes = [
-        *protocol_v1.routes(state),
         *protocol_v2.routes(state),
+        *protocol_v1.routes(state),
         Route("/metrics", metrics_route),
     ]
     return Starlette(
@@ -112,13 +122,41 @@ def create_app(settings: Settings, repository: ModelRepository) -> Starlette:
     )
 
 
+def _drain_on_signal(state: ServerState, in_flight: list[int], deregister: float) -> None:
+    """Turn readiness false the moment a stop signal arrives; ``deregister`` seconds
+    later (at once for a second signal), let the handler already installed
+    (uvicorn's) stop the server."""
+    for sig in STOP_SIGNALS:
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
+            first = not state.draining
+            state.begin_drain()
+            if not first or deregister <= 0:
+                _stop(previous, signum, state, in_flight)
+                return
+            log.info("signal %d: not ready; stopping in %g s (--deregister-seconds)",
+                     signum, deregister)  # fmt: skip
+            stop = threading.Timer(deregister, _stop, args=(previous, signum, state, in_flight))
+            stop.daemon = True
+            stop.start()
+
+        signal.signal(sig, handler)
+
+
+def _stop(stop: Any, signum: int, state: ServerState, in_flight: list[int]) -> None:
+    in_flight.append(state.metrics.in_flight)
+    stop(signum, None)
+
+
 def worker_app() -> Starlette:
     """The app of one ``--workers`` process (a uvicorn factory): settings come from
     the environment, and each worker loads its own copy of the model."""
-    from fraudkeras.deploy.serving.runner import configure_logging
-
     configure_logging()
     settings = Settings.from_json(os.environ[SETTINGS_VARIABLE])
+    http_limits.configure(settings.max_header_bytes, settings.read_timeout)
     return create_app(settings, load_repository(settings))
 
 

@@ -1,78 +1,54 @@
-"""What every REST endpoint shares: the server's state, reading a bounded body,
-JSON answers, one-line JSON errors, and the decision itself."""
+"""What every REST endpoint shares: reading a bounded body, JSON answers, one-line
+JSON errors, and waiting for a batched inference without blocking the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
-from starlette.requests import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from fraudkeras._core.errors import first_line
 from fraudkeras.deploy.serving.errors import RequestError
 from fraudkeras.deploy.serving.loading import ServedModel
-from fraudkeras.deploy.serving.metrics import ServingMetrics
-from fraudkeras.deploy.serving.payloads import MAX_BODY_BYTES, parse_json
-from fraudkeras.deploy.serving.repository import ModelRepository
+from fraudkeras.deploy.serving.metrics import DISCONNECTED
+from fraudkeras.deploy.serving.payloads import MAX_BODY_BYTES, dumps
+from fraudkeras.deploy.serving.state import InferenceTimeout, ServerState
 
 log = logging.getLogger("fraudkeras")
 Handler = Callable[[Request], Awaitable[Response]]
+Parsed = TypeVar("Parsed")
 #: a body past the limit is read on (and dropped) up to here, so the client can read its 413
 _DRAIN_LIMIT = 8 * MAX_BODY_BYTES
-
-try:
-    import orjson
-
-    def _dumps(payload: Any) -> bytes:
-        return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
-
-except ImportError:  # pragma: no cover - orjson ships with the serve extra
-    import json
-
-    def _dumps(payload: Any) -> bytes:
-        return json.dumps(payload).encode()
+#: bodies larger than this are parsed on a worker thread, not the event loop
+OFFLOAD_BYTES = 64 * 1024
 
 
-@dataclass
-class ServerState:
-    """Shared by every endpoint: which model, under what name, and its metrics."""
-
-    name: str
-    repository: ModelRepository
-    metrics: ServingMetrics
-    draining: bool = False
-
-    def model(self, name: str, version: str | None = None) -> ServedModel:
-        """The served model if ``name`` (and ``version``) name it, else a 404."""
-        if name != self.name:
-            raise RequestError(f"model {name!r} not found; this server serves {self.name!r}", 404)
-        served = self.repository.current  # read once: a swap after this does not affect us
-        if version is not None and version != str(served.version):
-            raise RequestError(
-                f"model {name!r} version {version!r} is not loaded; serving version "
-                f"{served.version}",
-                404,
-            )
-        return served
+class ClientGone(Exception):
+    """The client closed the connection before sending its whole request."""
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(_dumps(payload), status, media_type="application/json")
+    return Response(dumps(payload), status, media_type="application/json")
 
 
 def error_response(message: str, status: int) -> Response:
     """The one error shape of every REST route: ``{"error": "<one line>"}``."""
-    return json_response({"error": message.replace("\n", " ")}, status)
+    headers = {"Retry-After": "1"} if status in (429, 503) else None
+    body = dumps({"error": message.replace("\n", " ")})
+    return Response(body, status, media_type="application/json", headers=headers)
 
 
 def endpoint(handler: Handler) -> Handler:
-    """Answer RequestError with its 4xx, and anything unexpected with a logged 500:
-    never an exception out of a handler, never a dead worker."""
+    """Answer RequestError with its 4xx/5xx, a client that left with nothing (counted
+    apart, no traceback), and anything unexpected with a logged 500: never an
+    exception out of a handler, never a dead worker."""
 
     @functools.wraps(handler)
     async def guarded(request: Request) -> Response:
@@ -80,6 +56,9 @@ def endpoint(handler: Handler) -> Handler:
             return await handler(request)
         except RequestError as error:
             return error_response(str(error), error.status)
+        except (ClientGone, ClientDisconnect):
+            request.scope[DISCONNECTED] = True
+            return Response(status_code=400)  # never sent: nobody is listening
         except Exception as error:
             log.exception("%s %s failed", request.method, request.url.path)
             return error_response(f"internal error: {first_line(error)}", 500)
@@ -87,31 +66,51 @@ def endpoint(handler: Handler) -> Handler:
     return guarded
 
 
-async def read_json(request: Request) -> Any:
-    """The request's JSON, refusing bodies over MAX_BODY_BYTES with 413."""
+async def read_body(request: Request) -> bytes:
+    """The request's body, refusing bodies over MAX_BODY_BYTES with 413."""
     declared = request.headers.get("content-length")
     if declared is not None and not declared.isdigit():
         raise RequestError("invalid Content-Length header")
     body = bytearray()
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= MAX_BODY_BYTES:
-            body += chunk
-        elif size > _DRAIN_LIMIT:
-            break
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= MAX_BODY_BYTES:
+                body += chunk
+            elif size > _DRAIN_LIMIT:
+                break
+    except ClientDisconnect:
+        raise ClientGone() from None
     if size > MAX_BODY_BYTES:
         raise RequestError(
             f"request body of {size:,d}+ bytes; the limit is {MAX_BODY_BYTES:,d}", 413
         )
-    return parse_json(bytes(body))
+    return bytes(body)
 
 
-def decide(
-    state: ServerState, model: ServedModel, features: np.ndarray, threshold: float | None
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Probabilities, flags at ``threshold`` (default: the model's), and that threshold."""
-    state.metrics.batch(len(features))
-    chosen = model.threshold if threshold is None else threshold
-    probabilities = model.predict(features)
-    return probabilities, probabilities >= chosen, chosen
+async def parse(body: bytes, parser: Callable[..., Parsed], *args: Any) -> Parsed:
+    """``parser(body, *args)``; on a worker thread for a large body, so that parsing
+    10,000 transactions does not hold up health checks and small requests."""
+    if len(body) <= OFFLOAD_BYTES:
+        return parser(body, *args)
+    return await run_in_threadpool(parser, body, *args)
+
+
+async def probabilities_for(
+    state: ServerState, model: ServedModel, features: np.ndarray
+) -> np.ndarray:
+    """The model's probabilities, from the batching queue (the event loop only waits)."""
+    future = state.batcher.submit_async(model, features)
+    timer = asyncio.get_running_loop().call_later(
+        state.inference_timeout, _expire, future, state.inference_timeout
+    )
+    try:
+        return await future
+    finally:
+        timer.cancel()
+
+
+def _expire(future: asyncio.Future[np.ndarray], seconds: float) -> None:
+    if not future.done():  # the batch thread skips it, or drops its late answer
+        future.set_exception(InferenceTimeout(seconds))

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 import grpc
@@ -26,10 +27,11 @@ from tritonclient.grpc import service_pb2_grpc as pb_grpc
 from fraudkeras._core.errors import ListenError, first_line
 from fraudkeras._core.provenance import package_version
 from fraudkeras.data.schema import N_FEATURES
-from fraudkeras.deploy.serving.endpoints import ServerState, decide
 from fraudkeras.deploy.serving.errors import RequestError
 from fraudkeras.deploy.serving.payloads import MAX_BODY_BYTES, checked, threshold_parameter
-from fraudkeras.deploy.serving.protocol_v2 import (
+from fraudkeras.deploy.serving.state import InferenceTimeout, ServerState, decisions
+from fraudkeras.deploy.serving.v2 import (
+    EXTENSIONS,
     FLAG,
     PROBABILITY,
     SERVER_NAME,
@@ -39,8 +41,12 @@ from fraudkeras.deploy.serving.protocol_v2 import (
 )
 
 log = logging.getLogger("fraudkeras")
-GRPC_THREADS = 4
-_STATUS = {404: grpc.StatusCode.NOT_FOUND, 413: grpc.StatusCode.RESOURCE_EXHAUSTED}
+_STATUS = {
+    404: grpc.StatusCode.NOT_FOUND,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
 Method = TypeVar("Method", bound=Callable[..., Any])
 
 
@@ -78,16 +84,17 @@ class Servicer(pb_grpc.GRPCInferenceServiceServicer):
 
     @_guarded
     def ServerReady(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return pb.ServerReadyResponse(ready=not self.state.draining)
+        return pb.ServerReadyResponse(ready=self.state.ready)
 
     @_guarded
     def ModelReady(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.state.model(request.name, request.version or None)
-        return pb.ModelReadyResponse(ready=not self.state.draining)
+        return pb.ModelReadyResponse(ready=self.state.ready)
 
     @_guarded
     def ServerMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
-        return pb.ServerMetadataResponse(name=SERVER_NAME, version=package_version(), extensions=[])
+        return pb.ServerMetadataResponse(name=SERVER_NAME, version=package_version(),
+                                         extensions=EXTENSIONS)  # fmt: skip
 
     @_guarded
     def ModelMetadata(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -107,7 +114,13 @@ class Servicer(pb_grpc.GRPCInferenceServiceServicer):
         features = _features(request)
         threshold = _threshold(request.parameters)
         names = requested_outputs([o.name for o in request.outputs])
-        probabilities, flags, chosen = decide(self.state, model, features, threshold)
+        future = self.state.submit(model, features)
+        try:
+            probabilities = future.result(self.state.inference_timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise InferenceTimeout(self.state.inference_timeout) from None
+        flags, chosen = decisions(model, probabilities, threshold)
         response = pb.ModelInferResponse(
             model_name=self.state.name, model_version=str(model.version), id=request.id
         )
@@ -148,13 +161,21 @@ def _threshold(parameters: Any) -> float | None:
     return threshold_parameter(value)
 
 
-def start_grpc(state: ServerState, host: str, port: int, *, reuse_port: bool) -> grpc.Server:
-    """A started gRPC server on ``host:port``; ``reuse_port`` lets worker processes share it."""
+def start_grpc(
+    state: ServerState, host: str, port: int, *, reuse_port: bool, threads: int,
+    max_concurrent_rpcs: int,
+) -> grpc.Server:  # fmt: skip
+    """A started gRPC server on ``host:port``; ``reuse_port`` lets worker processes
+    share it. Beyond ``max_concurrent_rpcs`` calls at once, gRPC answers
+    RESOURCE_EXHAUSTED instead of queueing without bound."""
     options = [
         ("grpc.max_receive_message_length", MAX_BODY_BYTES),
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
-    server = grpc.server(ThreadPoolExecutor(GRPC_THREADS, "grpc"), options=options)
+    server = grpc.server(
+        ThreadPoolExecutor(threads, "grpc"), options=options,
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
+    )  # fmt: skip
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(Servicer(state), server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")

@@ -1,9 +1,11 @@
 """Finding, loading and verifying the model one version serves.
 
 A version is a run folder (its float32 LiteRT export by default, exported first if
-the run has none), an export folder (``RUN_DIR/export/``), a SavedModel folder or
-a single artifact file. It is opened through :func:`fraudkeras.deploy.artifacts.open_artifact`
-(as ``fraudkeras score`` opens it) and run on a probe batch before it may serve.
+the run has none), an export folder (``RUN_DIR/export/``), a SavedModel folder
+(only with ``--artifact saved_model``) or a single artifact file. It is opened
+through :func:`fraudkeras.deploy.artifacts.open_artifact` (as ``fraudkeras score``
+opens it: read into memory, sha256 and probe rows checked against its manifest)
+and run on a probe batch before it may serve.
 """
 
 from __future__ import annotations
@@ -20,16 +22,14 @@ import numpy as np
 from fraudkeras._core.errors import ModelFileError
 from fraudkeras.data.schema import N_FEATURES
 from fraudkeras.deploy.artifacts import Artifact, open_artifact
-from fraudkeras.deploy.export import FORMATS
+from fraudkeras.deploy.formats import BY_NAME, RUNTIME_OF_SUFFIX
+from fraudkeras.deploy.serving.settings import DEFAULT_ARTIFACT
 from fraudkeras.runs import layout
 from fraudkeras.runs.layout import EXPORT_DIR, MANIFEST_FILE
 
 log = logging.getLogger("fraudkeras")
-
-#: what ``--artifact`` may pick from a run or export folder
-ARTIFACT_KINDS = (*FORMATS, "keras")
-DEFAULT_ARTIFACT = "litert"
-_MODEL_SUFFIXES = (".tflite", ".onnx", ".keras")
+#: runtimes whose loaded model may be called from several threads at once
+_THREAD_SAFE = ("litert", "onnx")
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,10 @@ class ServedModel:
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """Fraud probabilities as float32. Serialized: a LiteRT interpreter is not
-        thread-safe, and REST and gRPC requests run on different threads."""
+        """Fraud probabilities as float32. LiteRT (an interpreter per thread) and
+        ONNX run in parallel; Keras and SavedModel calls are serialized."""
+        if self.artifact.kind in _THREAD_SAFE:
+            return self.artifact.predict(features).astype(np.float32)
         with self.lock:
             return self.artifact.predict(features).astype(np.float32)
 
@@ -59,23 +61,31 @@ def locate(path: Path, kind: str = DEFAULT_ARTIFACT, *, export_missing: bool = T
     """The artifact file or folder to open for ``path`` (see the module docstring)."""
     if not path.exists():
         raise ModelFileError(f"{path}: no such model file or folder")
-    if path.is_file() or (path / "saved_model.pb").is_file():
+    if (path / "saved_model.pb").is_file():
+        if kind != "saved_model":  # a SavedModel runs TensorFlow graphs: only when asked
+            raise ModelFileError(
+                f"{path}: is a SavedModel; serve it with --artifact saved_model (its ops are "
+                "checked first), or serve the run's LiteRT or ONNX export"
+            )
         return path
+    if path.is_file():
+        return path
+    file = BY_NAME[kind].file
     if is_run_dir(path):
         if kind == "keras":
             return path / layout.MODEL_FILE
-        target = path / EXPORT_DIR / FORMATS[kind]
+        target = path / EXPORT_DIR / file
         if not target.exists():
             if not export_missing or (path / EXPORT_DIR).exists():
                 raise ModelFileError(
-                    f"{path}: its export has no {FORMATS[kind]}; run "
+                    f"{path}: its export has no {file}; run "
                     f"`fraudkeras export {path} --force` (with {kind} in --formats)"
                 )
             _export(path, kind)
         return target
     if (path / MANIFEST_FILE).is_file() and kind != "keras":
-        return path / FORMATS[kind]
-    files = [p for p in path.iterdir() if p.suffix.lower() in _MODEL_SUFFIXES]
+        return path / file
+    files = [p for p in path.iterdir() if p.suffix.lower() in RUNTIME_OF_SUFFIX]
     if len(files) == 1:
         return files[0]
     raise ModelFileError(
@@ -135,3 +145,5 @@ def verify(artifact: Artifact, path: Path) -> None:
         raise ModelFileError(f"{path}: returns values that are not probabilities")
     if abs(float(single[0]) - float(batch[0])) > 1e-5:
         raise ModelFileError(f"{path}: a row scored alone differs from the same row in a batch")
+    if np.ptp(batch) == 0.0:
+        raise ModelFileError(f"{path}: returns the same probability for every probe row")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from fraudkeras._core.errors import first_line
 from fraudkeras.data.schema import FEATURES, N_FEATURES
 from fraudkeras.deploy.serving.errors import RequestError
 
@@ -25,14 +26,26 @@ FEATURE_SET = frozenset(FEATURES)
 _ORDER = "Time, V1..V28, Amount"
 _SHOWN = 5
 
+#: JSON nested deeper than this is refused (orjson's own limit; the stdlib's
+#: parser would hit Python's recursion limit just past it)
+MAX_JSON_DEPTH = 1024
+
 try:  # orjson parses a 100-row body several times faster; the stdlib is the fallback
     import orjson
 
     _loads: Any = orjson.loads
     _DECODE_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, ValueError)
+
+    def dumps(payload: Any) -> bytes:
+        """JSON bytes of an answer (NumPy arrays included)."""
+        return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+
 except ImportError:  # pragma: no cover - orjson ships with the serve extra
     _loads = json.loads
-    _DECODE_ERRORS = (ValueError,)
+    _DECODE_ERRORS = (ValueError, RecursionError)
+
+    def dumps(payload: Any) -> bytes:
+        return json.dumps(payload, default=lambda a: a.tolist()).encode()
 
 
 def parse_json(body: bytes) -> Any:
@@ -51,12 +64,16 @@ def _json_problem(body: bytes, error: Exception) -> str:
     def refuse(constant: str) -> float:
         raise RequestError(f"{constant} is not a number this model accepts (NaN/inf)")
 
+    if "depth limit" in str(error):
+        return f"malformed JSON: nested deeper than {MAX_JSON_DEPTH} levels"
     try:
         json.loads(body, parse_constant=refuse)
     except RequestError as named:
         return str(named)
+    except RecursionError:
+        return f"malformed JSON: nested deeper than {MAX_JSON_DEPTH} levels"
     except ValueError as detail:
-        return f"malformed JSON: {detail}"
+        return f"malformed JSON: {first_line(detail)}"
     return f"malformed JSON: {error}"  # pragma: no cover - both parsers refuse the same bodies
 
 

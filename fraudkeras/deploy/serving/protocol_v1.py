@@ -15,17 +15,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from fraudkeras.data.schema import N_FEATURES
 from fraudkeras.deploy.serving.endpoints import (
-    ServerState,
-    decide,
     endpoint,
     json_response,
-    read_json,
+    parse,
+    probabilities_for,
+    read_body,
 )
 from fraudkeras.deploy.serving.errors import RequestError
 from fraudkeras.deploy.serving.payloads import (
@@ -33,8 +34,10 @@ from fraudkeras.deploy.serving.payloads import (
     INPUT_NAME,
     columns_to_matrix,
     object_body,
+    parse_json,
     to_matrix,
 )
+from fraudkeras.deploy.serving.state import ServerState, decisions
 
 SIGNATURES = ("serving_default", "serve", "")
 PROBABILITY, FLAG = "fraud_probability", "is_fraud"
@@ -71,7 +74,18 @@ def routes(state: ServerState) -> list[Route]:
 
 async def predict(state: ServerState, request: Request, name: str, version: str | None) -> Response:
     model = state.model(name, version)
-    body = object_body(await read_json(request))
+    rows, features = await parse(await read_body(request), _features)
+    probabilities = await probabilities_for(state, model, features)
+    flags, _ = decisions(model, probabilities, None)
+    if rows:
+        pairs = zip(probabilities.tolist(), flags.tolist(), strict=True)
+        return json_response({"predictions": [{PROBABILITY: p, FLAG: f} for p, f in pairs]})
+    return json_response({"outputs": {PROBABILITY: probabilities, FLAG: flags}})
+
+
+def _features(content: bytes) -> tuple[bool, np.ndarray]:
+    """Whether the request is in row form, and its transactions."""
+    body = object_body(parse_json(content))
     signature = body.get("signature_name", "")
     if signature not in SIGNATURES:
         raise RequestError(
@@ -80,14 +94,8 @@ async def predict(state: ServerState, request: Request, name: str, version: str 
     if ("instances" in body) == ("inputs" in body):
         raise RequestError("expected exactly one of 'instances' (rows) or 'inputs' (columns)")
     if "instances" in body:
-        features = to_matrix(body["instances"], "instances")
-    else:
-        features = _columns(body["inputs"])
-    probabilities, flags, _ = decide(state, model, features, None)
-    if "instances" in body:
-        rows = zip(probabilities.tolist(), flags.tolist(), strict=True)
-        return json_response({"predictions": [{PROBABILITY: p, FLAG: f} for p, f in rows]})
-    return json_response({"outputs": {PROBABILITY: probabilities, FLAG: flags}})
+        return True, to_matrix(body["instances"], "instances")
+    return False, _columns(body["inputs"])
 
 
 def _columns(inputs: Any) -> Any:

@@ -3,12 +3,15 @@
 ``MODEL`` is one model (served as version 1) or a TensorFlow-Serving-style
 repository: numbered sub-folders ``MODEL/1/``, ``MODEL/2/``... (a version folder
 holds whatever :func:`~fraudkeras.deploy.serving.loading.locate` accepts). The
-highest version serves. A watcher thread polls the folder; when the highest
-version changes (a new one, or the newest removed), it loads and verifies that
-version off the request path and then replaces one reference. Requests read the
-reference once, so none is dropped or sees half a swap. A version that fails to
-load is logged and remembered by its files' sizes and times (a copy still in
-progress is retried once it changes); the old version keeps serving.
+highest version that loads and passes its checks serves (at start-up, broken
+newer versions are logged and skipped). A watcher thread polls the folder; when
+the highest version changes (a new one, or the newest removed), it loads and
+verifies that version off the request path and then replaces one reference.
+Requests read the reference once, so none is dropped or sees half a swap. A
+version that fails to load is logged and remembered by its files' sizes and
+times (a copy still in progress is retried once it changes); the old version
+keeps serving. Each poll also re-runs the served model's probe: ``healthy``
+(readiness) is false while it fails.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fraudkeras._core.errors import FraudKerasError, ModelFileError
-from fraudkeras.deploy.serving.loading import DEFAULT_ARTIFACT, ServedModel, load_version
+from fraudkeras.deploy.serving.loading import ServedModel, load_version, verify
+from fraudkeras.deploy.serving.settings import DEFAULT_ARTIFACT, POLL_SECONDS
 
 log = logging.getLogger("fraudkeras")
-POLL_SECONDS = 2.0
 Signature = tuple[tuple[str, int, int], ...]
 
 
@@ -72,15 +75,26 @@ class ModelRepository:
         self._failed: dict[int, Signature] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.healthy = True
         self.current = self._load_initial()
 
     def _load_initial(self) -> ServedModel:
-        """Load at start-up; any failure here ends the command with its exit code."""
+        """The newest version that loads; if none does, the newest one's error ends
+        the command with its exit code."""
         if not self.versioned:
             return load_version(self.source, 1, self.artifact, self.threshold)
         found = versions(self.source)
-        newest = max(found)
-        return load_version(found[newest], newest, self.artifact, self.threshold)
+        first_error: Exception | None = None
+        for number in sorted(found, reverse=True):
+            try:
+                return load_version(found[number], number, self.artifact, self.threshold)
+            except (FraudKerasError, OSError) as error:
+                first_error = first_error or error
+                self._failed[number] = signature(found[number])
+                log.error("model %s version %d not loaded (%s); trying older versions",
+                          self.name, number, error)  # fmt: skip
+        assert first_error is not None
+        raise first_error
 
     def start(self) -> None:
         """Watch for new versions (repositories only)."""
@@ -100,8 +114,22 @@ class ModelRepository:
             except Exception:  # the watcher must outlive anything a folder can do
                 log.exception("model repository %s: poll failed", self.source)
 
+    def check_current(self) -> bool:
+        """Re-run the served model's probe; readiness follows the answer."""
+        try:
+            verify(self.current.artifact, self.current.source)
+        except FraudKerasError as error:
+            if self.healthy:
+                log.error("model %s version %d fails its check (%s): not ready",
+                          self.name, self.current.version, error)  # fmt: skip
+            self.healthy = False
+        else:
+            self.healthy = True
+        return self.healthy
+
     def poll(self) -> bool:
         """Swap to the highest version if it changed and loads; True if swapped."""
+        self.check_current()
         try:
             found = versions(self.source)
         except OSError as error:

@@ -3,9 +3,11 @@
 The model is loaded and verified before any port is opened, so a bad model ends
 the command with the CLI's exit codes (ModelFileError: 5, BackendError: 4...).
 Then uvicorn serves REST (one process, or ``--workers`` processes sharing the
-socket) and each process serves gRPC too. SIGTERM or Ctrl-C: uvicorn stops
-accepting, finishes the requests in flight, the gRPC service gets its grace
-period, and the command exits 0.
+socket; its httptools protocol bounded by :mod:`.http_limits`, its connections by
+``--max-connections``) and each process serves gRPC too. SIGTERM or Ctrl-C:
+readiness turns false at once, uvicorn stops accepting and answers the requests
+in flight for up to ``--drain-seconds``, the gRPC service gets what is left of
+that time, and the command exits 0.
 """
 
 from __future__ import annotations
@@ -14,23 +16,23 @@ import logging
 import os
 import signal
 import socket
-import sys
 from types import FrameType
 from typing import Any
 
 from fraudkeras._core.backend import is_installed
 from fraudkeras._core.errors import BackendError, ListenError, ParameterError
 from fraudkeras._core.validation import check_int
+from fraudkeras.deploy.formats import SERVABLE
+from fraudkeras.deploy.serving.settings import Settings
 
 log = logging.getLogger("fraudkeras")
-ARTIFACT_CHOICES = ("litert", "litert-fp16", "litert-dynamic", "litert-int8", "onnx",
-                    "saved_model", "keras")  # fmt: skip
+#: what ``--artifact`` may pick (the format table's names)
+ARTIFACT_CHOICES = SERVABLE
 #: what the serve extra installs (module names), checked before anything starts
 NEEDS = ("starlette", "uvicorn", "grpc", "prometheus_client", "tritonclient")
-_DRAIN_SECONDS = 30
 
 
-def serve(settings: Any) -> int:
+def serve(settings: Settings) -> int:
     """Load and verify the model, bind the ports, serve; 0 after a clean drain."""
     missing = [name for name in NEEDS if not is_installed(name)]
     if missing:
@@ -64,16 +66,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve(settings: Any, repository: Any, rest: socket.socket) -> int:
+def _serve(settings: Settings, repository: Any, rest: socket.socket) -> int:
     import uvicorn
 
+    from fraudkeras.deploy.serving import http_limits
     from fraudkeras.deploy.serving.app import create_app, settings_env
 
+    http_limits.configure(settings.max_header_bytes, settings.read_timeout)
     options: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "lifespan": "on",
         "access_log": settings.access_log,
         "log_level": "info" if settings.access_log else "warning",
-        "timeout_graceful_shutdown": _DRAIN_SECONDS, "server_header": False,
+        "timeout_graceful_shutdown": settings.drain_seconds, "server_header": False,
+        "http": http_limits.PROTOCOL, "limit_concurrency": settings.max_connections,
     }  # fmt: skip
     received: list[int] = []
     previous = {sig: signal.signal(sig, _recorder(received)) for sig in _SIGNALS}
@@ -81,7 +86,7 @@ def _serve(settings: Any, repository: Any, rest: socket.socket) -> int:
         if settings.workers == 1:
             config = uvicorn.Config(create_app(settings, repository), **options)
             server = uvicorn.Server(config)
-            server.run(sockets=[rest])
+            server.run(sockets=[rest.dup()])  # ours stays open: see _answer_backlog
             return 0 if server.started else 1
         from uvicorn.supervisors import Multiprocess
 
@@ -96,12 +101,44 @@ def _serve(settings: Any, repository: Any, rest: socket.socket) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        rest.close()
-        if received:
-            log.info("stopped (signal %d); requests in flight were answered", received[0])
+        late = _answer_backlog(rest)
+        if received or settings.workers > 1:  # the supervisor takes the signals itself
+            late_note = f"; {late} connection(s) arriving after the port closed got 503"
+            log.info("stopped (signal %d)%s", (received or [signal.SIGTERM])[0],
+                     late_note if late else "")  # fmt: skip
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_STOPPED = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"retry-after: 1\r\nconnection: close\r\ncontent-length: 32\r\n\r\n"
+    b'{"error": "server is stopping"}\n'
+)
+
+
+def _answer_backlog(sock: socket.socket) -> int:
+    """Answer 503 to the connections the kernel accepted after the server stopped
+    taking them (they wait in the listen backlog), then close the port: closing it
+    with connections queued would reset them, dropping requests already sent."""
+    sock.setblocking(False)
+    answered = 0
+    while True:
+        try:
+            connection, _ = sock.accept()
+        except OSError:  # none left (or the socket never listened)
+            break
+        with connection:
+            connection.settimeout(0.2)
+            try:
+                connection.sendall(_STOPPED)
+                connection.shutdown(socket.SHUT_WR)
+                while connection.recv(65536):  # read what was sent: a close with unread
+                    pass  # data would reset the connection before the client reads the 503
+            except OSError:
+                pass
+        answered += 1
+    sock.close()
+    return answered
 
 
 def _recorder(received: list[int]) -> Any:
@@ -112,14 +149,3 @@ def _recorder(received: list[int]) -> Any:
         received.append(signum)
 
     return record
-
-
-def configure_logging() -> None:
-    """Our messages on stderr in a worker process (the CLI sets this up in its own)."""
-    logger = logging.getLogger("fraudkeras")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("fraudkeras: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False

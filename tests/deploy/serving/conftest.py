@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 for module in ("starlette", "uvicorn", "grpc", "prometheus_client", "tritonclient.grpc", "httpx"):
@@ -33,3 +34,12 @@ def server(served_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     running = launch(served_run, tmp_path_factory.mktemp("log") / "serve.log")
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def batch(trained_run) -> tuple[np.ndarray, np.ndarray, float]:
+    """Test rows, the Keras model's probabilities for them, and the tuned threshold."""
+    from fraudkeras.modeling.model import fraud_probabilities
+
+    x = trained_run.split.test.x[:64].astype(np.float32)
+    return x, fraud_probabilities(trained_run.model, x), trained_run.metrics["tuned_threshold"]

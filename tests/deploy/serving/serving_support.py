@@ -13,8 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 START_SECONDS = 90.0
+TOLERANCE = 1e-5  # max |Δp| between a served float32 model and Keras's own probabilities
+
+
+def check_flags(flags: list[bool], reference: np.ndarray, threshold: float) -> None:
+    """Flags agree with Keras's probabilities at ``threshold`` (rows on the line aside)."""
+    clear = np.abs(reference - threshold) > TOLERANCE  # rows far enough from the line
+    assert np.array_equal(np.asarray(flags)[clear], (reference >= threshold)[clear])
 
 
 def free_port() -> int:
@@ -71,7 +79,7 @@ def launch(model: Path, log: Path, *args: str) -> Server:
     """Start ``fraudkeras serve MODEL`` on free ports and wait until it is ready."""
     port, grpc_port = free_port(), free_port()
     command = [sys.executable, "-m", "fraudkeras", "serve", str(model), "--port", str(port),
-               "--grpc-port", str(grpc_port), *args]  # fmt: skip
+               "--grpc-port", str(grpc_port), "--deregister-seconds", "0", *args]  # fmt: skip
     handle = log.open("w")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, text=True, env=env)

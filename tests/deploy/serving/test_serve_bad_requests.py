@@ -49,6 +49,8 @@ CASES = {
     "v2 bad threshold": (V2, {**v2([1, 30], ROW), "parameters": {"threshold": 2}}, 400, "[0, 1]"),
     "v2 unknown output": (V2, {**v2([1, 30], ROW), "outputs": [{"name": "y"}]}, 400, "output"),
     "unknown route": ("/v3/anything", {}, 404, "Not Found"),
+    "deep JSON": (V1, b'{"instances": ' + b"[" * 1100 + b"]" * 1100 + b"}", 400, "deeper than"),
+    "v2 deep JSON": (V2, b'{"inputs": ' + b"[" * 5000 + b"}", 400, "deeper than"),
 }
 
 

@@ -8,23 +8,9 @@ import httpx
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from serving_support import TOLERANCE, check_flags
 
 from fraudkeras.data.schema import FEATURES
-from fraudkeras.modeling.model import fraud_probabilities
-
-TOLERANCE = 1e-5
-
-
-@pytest.fixture(scope="module")
-def batch(trained_run) -> tuple[np.ndarray, np.ndarray, float]:
-    """Test rows, the Keras model's probabilities for them, and the tuned threshold."""
-    x = trained_run.split.test.x[:64].astype(np.float32)
-    return x, fraud_probabilities(trained_run.model, x), trained_run.metrics["tuned_threshold"]
-
-
-def check_flags(flags: list[bool], reference: np.ndarray, threshold: float) -> None:
-    clear = np.abs(reference - threshold) > TOLERANCE  # rows far enough from the line
-    assert np.array_equal(np.asarray(flags)[clear], (reference >= threshold)[clear])
 
 
 def test_v1_rows_agree_with_keras(server, batch) -> None:
