@@ -30,10 +30,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fraudkeras._core.logs import configure_logging
 from fraudkeras.deploy.serving import http_limits, protocol_v1, protocol_v2
 from fraudkeras.deploy.serving.batching import Batcher
 from fraudkeras.deploy.serving.endpoints import error_response
-from fraudkeras.deploy.serving.logs import configure_logging
 from fraudkeras.deploy.serving.metrics import CONTENT_TYPE, MetricsMiddleware, ServingMetrics
 from fraudkeras.deploy.serving.repository import ModelRepository, open_repository
 from fraudkeras.deploy.serving.settings import Settings
