@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from fraudkeras._core.backend import BACKENDS, use_backend
 from fraudkeras._core.errors import ParameterError
 from fraudkeras.data.splits import SPLIT_KINDS
+from fraudkeras.metrics.calibration import CALIBRATIONS
 from fraudkeras.metrics.thresholds import THRESHOLD_STRATEGIES
 from fraudkeras.modeling.features import TRANSFORMS
 from fraudkeras.runs.config import TrainConfig
@@ -36,11 +37,14 @@ CONFIG_HELP = {
     "cost: lowest missed amount + --review-cost per false alarm",
     "target_recall": "the recall the 'recall' strategy must reach",
     "review_cost": "what checking one false alarm costs, in Amount's currency",
+    "calibration": "the map fitted on validation after training: platt (scale and bias), "
+    "temperature, prior (undo the class weights only) or none",
 }
 _CHOICES = {
     "split": SPLIT_KINDS,
     "threshold_strategy": THRESHOLD_STRATEGIES,
     "features": TRANSFORMS,
+    "calibration": CALIBRATIONS,
 }
 THRESHOLD_FIELDS = ("threshold_strategy", "target_recall", "review_cost")
 

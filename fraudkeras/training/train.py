@@ -41,6 +41,7 @@ from fraudkeras.modeling.features import apply_numpy
 from fraudkeras.modeling.model import FraudMLP
 from fraudkeras.modeling.seeding import seed_everything
 from fraudkeras.runs import checkpoint
+from fraudkeras.runs.calibration import calibrate
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder, data_record, stream_data_record, write_run_folder
 from fraudkeras.runs.scoring import predictions, streamed_predictions
@@ -286,10 +287,12 @@ def _train(
         )
         train_seconds = time.perf_counter() - started
 
-    if loaded.streamed is not None:
-        holdout = streamed_predictions(model, loaded.streamed)
-    else:
-        holdout = (predictions(model, parts.validation), predictions(model, parts.test))
+    def predict_holdout() -> tuple[Predictions, Predictions]:
+        if loaded.streamed is not None:
+            return streamed_predictions(model, loaded.streamed)
+        return predictions(model, parts.validation), predictions(model, parts.test)
+
+    holdout, calibration = calibrate(model, predict_holdout, config.calibration)
     metrics = {
         "backend": keras.backend.backend(),
         "split": config.split,
@@ -301,6 +304,7 @@ def _train(
         "epochs_run": state.epochs_done,
         "best_epoch": state.best_epoch + 1,
         **evaluate_predictions(*holdout, config.threshold_policy()),
+        "calibration": calibration,
     }
     history = state.history
     run_dir = output.out or Path.cwd()

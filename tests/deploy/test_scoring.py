@@ -42,6 +42,8 @@ def numpy_forward(keras_file: Path, x: np.ndarray) -> np.ndarray:
     for layer in model.hidden:
         h = np.maximum(h @ np.asarray(layer.kernel, np.float64) + np.asarray(layer.bias), 0.0)
     logits = h @ np.asarray(model.logit.kernel, np.float64) + np.asarray(model.logit.bias)
+    if model.calibration is not None:  # the fitted map after the logit
+        logits = logits * np.asarray(model.calibration.scale) + np.asarray(model.calibration.bias)
     return 1 / (1 + np.exp(-logits.ravel()))
 
 
