@@ -49,6 +49,7 @@ class TrainConfig:
     threshold_strategy: str = DEFAULT_THRESHOLD_STRATEGY
     target_recall: float = DEFAULT_TARGET_RECALL
     review_cost: float = DEFAULT_REVIEW_COST
+    chargeback_fee: float = 0.0
     #: the map fitted on validation after training (:mod:`fraudkeras.metrics.calibration`)
     calibration: str = DEFAULT_CALIBRATION
 
@@ -70,7 +71,7 @@ class TrainConfig:
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
         check_transform(self.features)
         check_choice("calibration", self.calibration, CALIBRATIONS)
-        self.threshold_policy()  # validates the three threshold fields
+        self.threshold_policy()  # validates the four threshold fields
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> TrainConfig:
@@ -88,4 +89,6 @@ class TrainConfig:
 
     def threshold_policy(self) -> ThresholdPolicy:
         """How the run picks its decision threshold (see :mod:`fraudkeras.metrics.thresholds`)."""
-        return ThresholdPolicy(self.threshold_strategy, self.target_recall, self.review_cost)
+        return ThresholdPolicy(
+            self.threshold_strategy, self.target_recall, self.review_cost, self.chargeback_fee
+        )
