@@ -14,8 +14,8 @@ from fraudkeras.cli.options import (
     config_options,
     open_run,
 )
-from fraudkeras.metrics.tables import format_table
 from fraudkeras.metrics.decisions import Decision
+from fraudkeras.metrics.tables import format_table
 from fraudkeras.metrics.thresholds import ThresholdPolicy
 from fraudkeras.runs import layout
 
@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"threshold {metrics['tuned_threshold']:.6f} ({policy.strategy}, chosen on validation)")
     decision = Decision.from_dict(metrics["decision"])
     if decision.rule != "threshold":
-        print(f"decision: {decision.describe()} (the threshold is its best single-threshold stand-in)")
+        print(
+            f"decision: {decision.describe()} (the threshold above: its single-threshold stand-in)"
+        )
     print(format_table(metrics))
     print(f"recorded in {folder / layout.METRICS_FILE}")
     if (folder / layout.REPORT_DIR).is_dir():

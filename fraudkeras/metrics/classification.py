@@ -63,13 +63,24 @@ def at_decision(
     needs them)."""
     if amounts is None and decision.rule != "threshold":
         raise ValueError("an expected-cost decision needs the amounts")
-    flagged = decision.flags(probabilities, np.zeros(len(probabilities)) if amounts is None else amounts)
-    predicted = flagged.astype(np.int32)
+    given = np.zeros(len(probabilities)) if amounts is None else amounts
+    flagged = decision.flags(probabilities, given)
+    return at_flags(labels, flagged, amounts, decision.review_cost, decision.chargeback_fee)
+
+
+def at_flags(
+    labels: np.ndarray,
+    flagged: np.ndarray,
+    amounts: np.ndarray | None = None,
+    review_cost: float = DEFAULT_REVIEW_COST,
+    chargeback_fee: float = 0.0,
+) -> dict[str, Any]:
+    """Precision, recall, F1 and the confusion matrix of a set of alerts; with
+    ``amounts``, also the expected cost and savings."""
+    predicted = np.asarray(flagged).reshape(-1).astype(np.int32)
     tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
     money = (
-        {}
-        if amounts is None
-        else costs(labels, predicted, amounts, decision.review_cost, decision.chargeback_fee)
+        {} if amounts is None else costs(labels, predicted, amounts, review_cost, chargeback_fee)
     )
     return {
         "flagged": int(predicted.sum()),

@@ -26,7 +26,8 @@ def synthetic(seed: int = 0, n: int = 5013) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hand_ece(y: np.ndarray, p: np.ndarray, bins: int) -> float:
-    """Equal-mass ECE written out: sort, cut into groups of n // bins (+1 for the first n % bins)."""
+    """Equal-mass ECE written out: sorted, cut into groups of n // bins rows, the
+    first n % bins groups one row more."""
     order = np.argsort(p, kind="stable")
     n, total, start = len(p), 0.0, 0
     for b in range(bins):

@@ -52,7 +52,7 @@ def test_saved_model_outputs_platt_scaled_probabilities(trained_run) -> None:
 def test_litert_file_outputs_the_calibrated_probabilities(trained_run, exported) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
-    run, manifest = exported
+    run = exported[0]
     x = np.ascontiguousarray(trained_run.split.test.x[:300], dtype=np.float32)
     interpreter = Interpreter(model_path=str(run / "export" / "model_float32.tflite"))
     (source,), (result,) = interpreter.get_input_details(), interpreter.get_output_details()

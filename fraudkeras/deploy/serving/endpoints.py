@@ -14,11 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fraudkeras._core.errors import first_line
+from fraudkeras.data.schema import FEATURES
 from fraudkeras.deploy.serving.errors import RequestError
 from fraudkeras.deploy.serving.loading import ServedModel
 from fraudkeras.deploy.serving.metrics import ServingMetrics
 from fraudkeras.deploy.serving.payloads import MAX_BODY_BYTES, parse_json
 from fraudkeras.deploy.serving.repository import ModelRepository
+from fraudkeras.metrics.decisions import Decision
+
+AMOUNT = FEATURES.index("Amount")
 
 log = logging.getLogger("fraudkeras")
 Handler = Callable[[Request], Awaitable[Response]]
@@ -110,8 +114,15 @@ async def read_json(request: Request) -> Any:
 def decide(
     state: ServerState, model: ServedModel, features: np.ndarray, threshold: float | None
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Probabilities, flags at ``threshold`` (default: the model's), and that threshold."""
+    """Probabilities, flags (the model's decision, or ``p >= threshold`` given one),
+    and the threshold."""
     state.metrics.batch(len(features))
     chosen = model.threshold if threshold is None else threshold
     probabilities = model.predict(features)
-    return probabilities, probabilities >= chosen, chosen
+    rule = model.decision if threshold is None else Decision("threshold", threshold)
+    return probabilities, rule.flags(probabilities, features[:, AMOUNT]), chosen
+
+
+def expected_loss(model: ServedModel, features: np.ndarray, probabilities: np.ndarray) -> Any:
+    """``p x (Amount + chargeback fee)`` of each transaction, as float32."""
+    return model.decision.expected_loss(probabilities, features[:, AMOUNT]).astype(np.float32)

@@ -26,10 +26,11 @@ from tritonclient.grpc import service_pb2_grpc as pb_grpc
 from fraudkeras._core.errors import ListenError, first_line
 from fraudkeras._core.provenance import package_version
 from fraudkeras.data.schema import N_FEATURES
-from fraudkeras.deploy.serving.endpoints import ServerState, decide
+from fraudkeras.deploy.serving.endpoints import ServerState, decide, expected_loss
 from fraudkeras.deploy.serving.errors import RequestError
 from fraudkeras.deploy.serving.payloads import MAX_BODY_BYTES, checked, threshold_parameter
 from fraudkeras.deploy.serving.protocol_v2 import (
+    EXPECTED_LOSS,
     FLAG,
     PROBABILITY,
     SERVER_NAME,
@@ -112,9 +113,11 @@ class Servicer(pb_grpc.GRPCInferenceServiceServicer):
             model_name=self.state.name, model_version=str(model.version), id=request.id
         )
         response.parameters["threshold"].double_param = chosen
-        raw = {PROBABILITY: probabilities.astype("<f4").tobytes(), FLAG: flags.tobytes()}
+        losses = expected_loss(model, features, probabilities)
+        raw = {PROBABILITY: probabilities.astype("<f4").tobytes(), FLAG: flags.tobytes(),
+               EXPECTED_LOSS: losses.astype("<f4").tobytes()}  # fmt: skip
         for name in names:
-            datatype = "FP32" if name == PROBABILITY else "BOOL"
+            datatype = "BOOL" if name == FLAG else "FP32"
             response.outputs.add(name=name, datatype=datatype, shape=[len(features)])
             response.raw_output_contents.append(raw[name])
         return response

@@ -21,6 +21,8 @@ from fraudkeras._core.errors import ModelFileError
 from fraudkeras.data.schema import N_FEATURES
 from fraudkeras.deploy.artifacts import Artifact, open_artifact
 from fraudkeras.deploy.export import FORMATS
+from fraudkeras.deploy.recorded import find_decision
+from fraudkeras.metrics.decisions import Decision
 from fraudkeras.runs import layout
 from fraudkeras.runs.layout import EXPORT_DIR, MANIFEST_FILE
 
@@ -42,6 +44,8 @@ class ServedModel:
     threshold: float
     threshold_source: str
     source: Path
+    #: the run's decision (its expected-cost rule, or flag at ``threshold``)
+    decision: Decision = field(default_factory=Decision)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -114,8 +118,8 @@ def load_version(
         use_backend(configured if configured in BACKENDS else DEFAULT_BACKEND)
     artifact = open_artifact(target)
     verify(artifact, target)
-    chosen, source = (threshold, "given") if threshold is not None else threshold_for(target)
-    return ServedModel(version, artifact, chosen, source, target)
+    decision, source = find_decision(target, threshold)
+    return ServedModel(version, artifact, decision.threshold, source, target, decision)
 
 
 def verify(artifact: Artifact, path: Path) -> None:

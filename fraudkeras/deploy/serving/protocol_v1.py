@@ -24,6 +24,7 @@ from fraudkeras.deploy.serving.endpoints import (
     ServerState,
     decide,
     endpoint,
+    expected_loss,
     json_response,
     read_json,
 )
@@ -37,7 +38,7 @@ from fraudkeras.deploy.serving.payloads import (
 )
 
 SIGNATURES = ("serving_default", "serve", "")
-PROBABILITY, FLAG = "fraud_probability", "is_fraud"
+PROBABILITY, FLAG, EXPECTED_LOSS = "fraud_probability", "is_fraud", "expected_loss"
 _PATH = re.compile(
     r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<rest>:predict|/metadata)?$"
 )
@@ -84,10 +85,14 @@ async def predict(state: ServerState, request: Request, name: str, version: str 
     else:
         features = _columns(body["inputs"])
     probabilities, flags, _ = decide(state, model, features, None)
+    losses = expected_loss(model, features, probabilities)
     if "instances" in body:
-        rows = zip(probabilities.tolist(), flags.tolist(), strict=True)
-        return json_response({"predictions": [{PROBABILITY: p, FLAG: f} for p, f in rows]})
-    return json_response({"outputs": {PROBABILITY: probabilities, FLAG: flags}})
+        rows = zip(probabilities.tolist(), losses.tolist(), flags.tolist(), strict=True)
+        answers = [{PROBABILITY: p, EXPECTED_LOSS: e, FLAG: f} for p, e, f in rows]
+        return json_response({"predictions": answers})
+    return json_response(
+        {"outputs": {PROBABILITY: probabilities, EXPECTED_LOSS: losses, FLAG: flags}}
+    )
 
 
 def _columns(inputs: Any) -> Any:
@@ -135,6 +140,7 @@ def metadata(name: str, version: int) -> dict[str, Any]:
         "outputs": {
             PROBABILITY: _tensor("StatefulPartitionedCall:0", "DT_FLOAT", [-1]),
             FLAG: _tensor("StatefulPartitionedCall:1", "DT_BOOL", [-1]),
+            EXPECTED_LOSS: _tensor("StatefulPartitionedCall:2", "DT_FLOAT", [-1]),
         },
         "method_name": "tensorflow/serving/predict",
         "defaults": {},

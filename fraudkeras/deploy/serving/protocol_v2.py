@@ -20,6 +20,7 @@ from fraudkeras.deploy.serving.endpoints import (
     ServerState,
     decide,
     endpoint,
+    expected_loss,
     json_response,
     read_json,
 )
@@ -33,8 +34,8 @@ from fraudkeras.deploy.serving.payloads import (
     threshold_parameter,
 )
 
-PROBABILITY, FLAG = "fraud_probability", "is_fraud"
-OUTPUTS = (PROBABILITY, FLAG)
+PROBABILITY, FLAG, EXPECTED_LOSS = "fraud_probability", "is_fraud", "expected_loss"
+OUTPUTS = (PROBABILITY, FLAG, EXPECTED_LOSS)
 DATATYPE = "FP32"
 SERVER_NAME = "fraudkeras"
 
@@ -52,6 +53,7 @@ def model_metadata(name: str, model: ServedModel) -> dict[str, Any]:
         "outputs": [
             {"name": PROBABILITY, "datatype": "FP32", "shape": [-1]},
             {"name": FLAG, "datatype": "BOOL", "shape": [-1]},
+            {"name": EXPECTED_LOSS, "datatype": "FP32", "shape": [-1]},
         ],
     }
 
@@ -74,7 +76,7 @@ def requested_outputs(names: list[str]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in OUTPUTS]
     if unknown:
         raise RequestError(f"unknown output(s) {', '.join(map(repr, unknown))}; this model has "
-                           f"{PROBABILITY!r} and {FLAG!r}")  # fmt: skip
+                           f"{PROBABILITY!r}, {FLAG!r} and {EXPECTED_LOSS!r}")  # fmt: skip
     return tuple(names) or OUTPUTS
 
 
@@ -150,6 +152,12 @@ def infer(state: ServerState, model: ServedModel, body: dict[str, Any]) -> dict[
             "data": probabilities,
         },
         FLAG: {"name": FLAG, "datatype": "BOOL", "shape": [count], "data": flags},
+        EXPECTED_LOSS: {
+            "name": EXPECTED_LOSS,
+            "datatype": "FP32",
+            "shape": [count],
+            "data": expected_loss(model, features, probabilities),
+        },
     }
     answer: dict[str, Any] = {
         "model_name": state.name,
