@@ -144,5 +144,5 @@ def test_an_empty_table_gives_an_empty_output_with_the_schema(spark, exported, t
     scored = fraudkeras.spark.score(df, exported[0] / "export" / FORMATS["onnx"], threshold=0.3)
     assert scored.count() == 0
     assert scored.columns == [*frame.columns, "fraud_probability", "is_fraud", "expected_loss"]
-    assert [t for _, t in scored.dtypes][-2:] == ["double", "tinyint"]
+    assert [t for _, t in scored.dtypes][-3:] == ["double", "tinyint", "double"]
     assert FEATURES[0] in scored.columns
