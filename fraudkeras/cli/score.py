@@ -59,7 +59,11 @@ def run(args: argparse.Namespace) -> int:
             force=args.force, keep=keep, id_column=args.id_column,
         )  # fmt: skip
     rule = result.decision
-    how = f"at threshold {result.threshold:.4f}" if rule.rule == "threshold" else rule.describe()
+    how = (
+        f"at threshold {result.threshold:.4f}"
+        if rule.rule == "threshold"
+        else f"where {rule.describe()}"
+    )
     print(
         f"scored {result.rows:,d} rows: {result.flagged:,d} flagged {how} "
         f"({result.threshold_source}) -> {result.out}"

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     decision = Decision.from_dict(metrics["decision"])
     if decision.rule != "threshold":
         print(
-            f"decision: {decision.describe()} (the threshold above: its single-threshold stand-in)"
+            f"decision: flag where {decision.describe()} (the threshold above stands in for it "
+            "where one number is needed)"
         )
     print(format_table(metrics))
     print(f"recorded in {folder / layout.METRICS_FILE}")

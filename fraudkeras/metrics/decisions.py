@@ -81,10 +81,11 @@ class Decision:
         return self.expected_loss(p, amounts) > review
 
     def describe(self) -> str:
+        """The condition that flags a transaction, in words."""
         if self.rule == "threshold":
-            return f"flag p >= {self.threshold:.4f}"
-        fee = f" + {self.chargeback_fee:g}" if self.chargeback_fee else ""
-        return f"flag p x (Amount{fee}) > (1 - p) x {self.review_cost:g}"
+            return f"p >= {self.threshold:.4f}"
+        amount = f"(Amount + {self.chargeback_fee:g})" if self.chargeback_fee else "Amount"
+        return f"p x {amount} > (1 - p) x {self.review_cost:g}"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
