@@ -99,13 +99,6 @@ def _export(run: Path, kind: str) -> None:
     export(run, (kind,))
 
 
-def threshold_for(artifact_path: Path) -> tuple[float, str]:
-    """The run's tuned threshold, from the manifest or metrics beside the artifact."""
-    from fraudkeras.deploy.recorded import find_threshold
-
-    return find_threshold(artifact_path)
-
-
 def load_version(
     path: Path, version: int, kind: str = DEFAULT_ARTIFACT, threshold: float | None = None
 ) -> ServedModel:

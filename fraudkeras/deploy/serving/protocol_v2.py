@@ -1,9 +1,10 @@
 """The Open Inference Protocol (KServe V2 / Triton) over REST, and the request
 checks its gRPC form shares.
 
-One input, ``transactions`` (FP32, shape [n, 30], FEATURES order); two outputs,
-``fraud_probability`` (FP32, [n]) and ``is_fraud`` (BOOL, [n], at the run's tuned
-threshold, or ``parameters.threshold`` of the request).
+One input, ``transactions`` (FP32, shape [n, 30], FEATURES order); three outputs,
+``fraud_probability`` (FP32, [n]), ``is_fraud`` (BOOL, [n], by the run's decision, or
+at ``parameters.threshold`` of the request) and ``expected_loss`` (FP32, [n],
+``p x (Amount + chargeback fee)``).
 """
 
 from __future__ import annotations
