@@ -1,30 +1,53 @@
-"""Quality benchmark: FraudMLP against XGBoost and LightGBM on the very same splits.
+"""Quality benchmark: FraudMLP against gradient boosting on the very same rows, with
+intervals, time folds and the figures a fraud team decides on.
 
-For each split (stratified 70/15/15 with split seed 42, and time-ordered), trains
-FraudMLP for several seeds under every named backend (each run its own
-``fraudkeras train`` process, default settings unless ``--train-args`` says
-otherwise) and, in this process, XGBoost and LightGBM with the protocol of
-``../shared/anchors/baseline_gbdt.py`` (early stopping on validation average
-precision, same hyper-parameters, seeds as given). Prints test PR-AUC per seed
-with a bootstrap 95 % interval (test rows resampled within each class, 500
-times: with ~74 test frauds one fraud moves PR-AUC by about 0.01), then the
-medians per model, split and backend.
+Evaluation protocol (:mod:`fraudkeras.metrics.protocol`):
+
+- ``stratified``: the notebook's 70/15/15 split, for every split seed in
+  ``--split-seeds`` and model seed in ``--seeds``;
+- ``time``: the table's earliest 70 % train, the next 15 % validate, the latest
+  15 % test, for every model seed;
+- ``prequential``: ``--folds`` windows of ``--test-hours`` at the end of the table,
+  each after a gap of ``--gap-hours``, trained and validated on the transactions
+  before the gap (the ``time`` split's proportions), for every model seed.
+
+Every case is a table and a split, written once: FraudMLP trains on it with
+``fraudkeras train`` (one process per run, under each backend named, default
+settings unless ``--train-args`` says otherwise); the gradient-boosting reference is
+``../shared/anchors/baseline_gbdt.py`` run as it is (XGBoost and LightGBM, its own
+hyper-parameters and seeds 1-3, early stopping on validation), its
+``seed_common.load()`` answered with this case's split instead of the notebook's.
+
+For each model and protocol: test PR-AUC, Brier score, ECE (20 equal-mass bins),
+recall at 1 % false-positive rate, precision of the ``--k`` top-scored
+transactions per day, and the cost (missed fraud amount + ``--review-cost`` per
+false alarm) of flagging at 0.5, of the best single threshold in hindsight and of
+the expected-cost rule; each as the mean and 95 % interval over runs (seeds, split
+seeds, folds).
 
     pip install '.[bench]'   # xgboost, lightgbm
-    python scripts/bench_quality.py [--data PATH] [--seeds 1 2 3] [--splits stratified time]
-        [--backends jax torch tensorflow] [--train-args "--epochs 20"] [--json OUT]
+    python scripts/bench_quality.py [--data PATH] [--backends jax torch tensorflow]
+        [--seeds 1 2 3 4 5] [--split-seeds 42 7 11] [--protocols stratified time prequential]
+        [--folds 3 --test-hours 3 --gap-hours 2] [--no-gbdt] [--train-args "--epochs 20"]
+        [--json OUT]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
+import runpy
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
+import time
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,68 +55,170 @@ import numpy as np
 from sklearn.metrics import average_precision_score
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "creditcard.parquet"
-BOOTSTRAP_ROUNDS = 500
+SHARED = ROOT.parent / "shared"
+DEFAULT_DATA = SHARED / "data" / "creditcard.parquet"
+DEFAULT_ANCHORS = SHARED / "anchors"
+METRICS = (
+    ("pr_auc", "PR-AUC", "{:.4f}"),
+    ("brier", "Brier", "{:.6f}"),
+    ("ece", "ECE", "{:.6f}"),
+    ("recall_at_1pct_fpr", "recall@1%FPR", "{:.3f}"),
+    ("precision_at_k", "precision@k/day", "{:.3f}"),
+    ("cost_at_0.5", "cost @0.5", "{:,.0f}"),
+    ("cost_best_threshold", "cost best thr. (hindsight)", "{:,.0f}"),
+    ("cost_expected_rule", "cost p x Amount rule", "{:,.0f}"),
+)
 
 
-def bootstrap_interval(y: np.ndarray, p: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """2.5 and 97.5 percentiles of test PR-AUC, resampling rows within each class."""
-    rng = np.random.default_rng(seed)
-    frauds, normals = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    values = []
-    for _ in range(BOOTSTRAP_ROUNDS):
-        rows = np.concatenate([rng.choice(frauds, len(frauds)), rng.choice(normals, len(normals))])
-        values.append(average_precision_score(y[rows], p[rows]))
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
+@dataclass
+class Case:
+    """One table and split that every model is trained and tested on."""
+
+    protocol: str
+    name: str
+    path: Path
+    kind: str
+    split_seed: int
 
 
-def fraudmlp(backend: str, data: str, split: str, seed: int, extra: list[str], work: Path) -> Any:
-    """Train in a subprocess; return the run's test probabilities and metrics."""
-    out = work / f"{backend}-{split}-{seed}"
-    command = [sys.executable, "-m", "fraudkeras", "train", "--backend", backend, "--data", data]
-    command += ["--split", split, "--seed", str(seed), "--out", str(out), "--quiet"]
-    command += ["--no-report", "--force", *extra]
-    completed = subprocess.run(command, capture_output=True, text=True)
+def measure(y: np.ndarray, p: np.ndarray, amounts: np.ndarray, times: np.ndarray,
+            k: int, review_cost: float) -> dict[str, float]:  # fmt: skip
+    from fraudkeras.metrics.calibration import brier, reliability
+    from fraudkeras.metrics.decisions import Decision, decision_costs
+    from fraudkeras.metrics.protocol import precision_at_k_per_period, recall_at_fpr
+
+    priced = decision_costs(y, p, amounts, Decision("expected-cost", review_cost=review_cost))
+    return {
+        "pr_auc": float(average_precision_score(y, p)),
+        "brier": brier(y, p),
+        "ece": reliability(y, p).ece,
+        "recall_at_1pct_fpr": recall_at_fpr(y, p, 0.01),
+        "precision_at_k": precision_at_k_per_period(y, p, times, k),
+        "cost_at_0.5": priced["flag_at_0.5"],
+        "cost_best_threshold": priced["best_single_threshold_in_hindsight"],
+        "cost_expected_rule": priced["expected_cost_rule"],
+    }
+
+
+def cases(args: argparse.Namespace, table: Any, scratch: Path) -> list[Case]:
+    from fraudkeras.metrics.protocol import prequential_folds
+
+    found: list[Case] = []
+    data = Path(args.data)
+    if "stratified" in args.protocols:
+        found += [Case("stratified", f"split seed {s}", data, "stratified", s)
+                  for s in args.split_seeds]  # fmt: skip
+    if "time" in args.protocols:
+        found.append(Case("time", "70/15/15 by time", data, "time", 42))
+    if "prequential" in args.protocols:
+        times = table.frame["Time"].to_numpy()
+        folds = prequential_folds(
+            times, test_hours=args.test_hours, gap_hours=args.gap_hours, folds=args.folds
+        )
+        for i, fold in enumerate(folds):
+            path = scratch / f"fold-{i}.parquet"
+            table.frame[fold.rows].write_parquet(path)
+            name = f"fold {i + 1}: test hours {fold.test_start_hour:.1f}-{fold.test_end_hour:.1f}"
+            found.append(Case("prequential", name, path, "time", 42))
+    return found
+
+
+@contextlib.contextmanager
+def answered_load(parts: Any) -> Iterator[list[tuple[str, np.ndarray]]]:
+    """``seed_common`` for baseline_gbdt.py: its ``load()`` returns this case's split
+    (standardized on the training rows, as the notebook's), its ``report()`` keeps
+    each model's test probabilities instead of printing."""
+    from sklearn.preprocessing import StandardScaler
+
+    scores: list[tuple[str, np.ndarray]] = []
+    module = types.ModuleType("seed_common")
+
+    def load() -> tuple[Any, ...]:
+        scaler = StandardScaler()
+        train = scaler.fit_transform(parts.train.x)
+        validation, test = scaler.transform(parts.validation.x), scaler.transform(parts.test.x)
+        y = parts.train.y
+        n, frauds = len(y), int(y.sum())
+        weights = (n / (2 * (n - frauds)), n / (2 * frauds))
+        return train, validation, test, y, parts.validation.y, parts.test.y, *weights
+
+    def report(name: str, y_test: Any, probs: Any, *_: Any) -> None:
+        scores.append((name, np.asarray(probs, dtype=np.float64)))
+
+    module.load, module.report = load, report  # type: ignore[attr-defined]
+    saved = sys.modules.get("seed_common")
+    sys.modules["seed_common"] = module
+    try:
+        yield scores
+    finally:
+        if saved is None:
+            sys.modules.pop("seed_common", None)
+        else:
+            sys.modules["seed_common"] = saved
+
+
+def gbdt(anchors: Path, parts: Any) -> list[tuple[str, int, np.ndarray]]:
+    """baseline_gbdt.py, run as it is on ``parts``: (model, seed, test probabilities)."""
+    with answered_load(parts) as scores, contextlib.redirect_stdout(io.StringIO()):
+        runpy.run_path(str(anchors / "baseline_gbdt.py"), run_name="__main__")
+    found = []
+    for name, p in scores:
+        model = "xgboost" if name.startswith("xgb") else "lightgbm"
+        seed = int(name.split("seed")[1].split("(")[0])
+        found.append((model, seed, p))
+    return found
+
+
+def fraudmlp(backend: str, case: Case, seed: int, extra: list[str], work: Path) -> Path:
+    """Train in a subprocess, as a user would; return the saved model."""
+    out = work / f"{backend}-{case.protocol}-{case.split_seed}-{case.path.stem}-{seed}"
+    command = [sys.executable, "-m", "fraudkeras", "train", "--backend", backend,
+               "--data", str(case.path), "--split", case.kind, "--split-seed",
+               str(case.split_seed), "--seed", str(seed), "--out", str(out), "--quiet",
+               "--no-report", "--force", *extra]  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    completed = subprocess.run(command, capture_output=True, text=True, env=env)
     if completed.returncode != 0:
-        raise SystemExit(f"{backend} {split} seed {seed} failed:\n{completed.stderr[-2000:]}")
-    metrics = json.loads((out / "metrics.json").read_text())
-    return out / "model.keras", metrics
+        raise SystemExit(f"{backend} {case.name} seed {seed} failed:\n{completed.stderr[-2000:]}")
+    return out / "model.keras"
 
 
-def gbdt(kind: str, parts: Any, seed: int) -> np.ndarray:
-    """Test probabilities of XGBoost or LightGBM, as baseline_gbdt.py trains them."""
-    train, val, test = parts.train, parts.validation, parts.test
-    if kind == "xgboost":
-        import xgboost as xgb
+def summary_table(results: list[dict[str, Any]], protocols: list[str]) -> list[str]:
+    from fraudkeras.metrics.protocol import mean_interval
 
-        clf = xgb.XGBClassifier(
-            n_estimators=2000, learning_rate=0.05, max_depth=6, subsample=0.8,
-            colsample_bytree=0.8, eval_metric="aucpr", early_stopping_rounds=100, n_jobs=2,
-            random_state=seed, tree_method="hist",
-        )  # fmt: skip
-        clf.fit(train.x, train.y, eval_set=[(val.x, val.y)], verbose=False)
-    else:
-        import lightgbm as lgb
-
-        clf = lgb.LGBMClassifier(
-            n_estimators=2000, learning_rate=0.02, num_leaves=31, subsample=0.8,
-            subsample_freq=1, colsample_bytree=0.8, random_state=seed, n_jobs=2, verbose=-1,
-        )  # fmt: skip
-        clf.fit(
-            train.x, train.y, eval_set=[(val.x, val.y)], eval_metric="average_precision",
-            callbacks=[lgb.early_stopping(100, verbose=False)],
-        )  # fmt: skip
-    return np.asarray(clf.predict_proba(test.x)[:, 1], dtype=np.float64)
+    lines = ["| protocol | model | runs | " + " | ".join(label for _, label, _ in METRICS) + " |",
+             "|---|---|---:|" + "---:|" * len(METRICS)]  # fmt: skip
+    for protocol in protocols:
+        rows = [r for r in results if r["protocol"] == protocol]
+        for model in dict.fromkeys(r["model"] for r in rows):
+            mine = [r for r in rows if r["model"] == model]
+            cells = []
+            for key, _, fmt in METRICS:
+                got = mean_interval([r[key] for r in mine])
+                cells.append(f"{fmt.format(got['mean'])} [{fmt.format(got['low'])}, "
+                             f"{fmt.format(got['high'])}]")  # fmt: skip
+            lines.append(f"| {protocol} | {model} | {len(mine)} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
-    parser.add_argument("--backends", nargs="+", default=["jax", "torch", "tensorflow"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    parser.add_argument("--splits", nargs="+", default=["stratified", "time"])
-    parser.add_argument("--gbdt", nargs="*", default=["xgboost", "lightgbm"])
+    parser.add_argument("--anchors", type=Path, default=DEFAULT_ANCHORS)
+    parser.add_argument("--backends", nargs="*", default=["jax", "torch", "tensorflow"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--split-seeds", nargs="+", type=int, default=[42, 7, 11])
+    parser.add_argument("--protocols", nargs="+", default=["stratified", "time", "prequential"],
+                        choices=["stratified", "time", "prequential"])  # fmt: skip
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--test-hours", type=float, default=3.0)
+    parser.add_argument("--gap-hours", type=float, default=2.0)
+    parser.add_argument("--k", type=int, default=50, help="alerts per day for precision@k")
+    parser.add_argument("--review-cost", type=float, default=5.0)
+    parser.add_argument("--no-gbdt", action="store_true", help="skip baseline_gbdt.py")
     parser.add_argument("--train-args", default="", help="extra `fraudkeras train` options")
     parser.add_argument("--json", type=Path, help="write every result here")
     args = parser.parse_args()
@@ -102,43 +227,43 @@ def main() -> int:
     from fraudkeras.data.tables import load_transactions
     from fraudkeras.modeling.model import fraud_probabilities, load_model
 
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     table = load_transactions(args.data)
     extra = shlex.split(args.train_args)
     results: list[dict[str, Any]] = []
 
-    def record(model: str, split: str, seed: int, y: Any, p: Any, **more: Any) -> None:
-        low, high = bootstrap_interval(y, p)
-        pr_auc = float(average_precision_score(y, p))
-        results.append(
-            dict(model=model, split=split, seed=seed, pr_auc=pr_auc, low=low, high=high, **more)
-        )
-        print(
-            f"  {model:18s} {split:10s} seed {seed}: PR-AUC {pr_auc:.4f} [{low:.3f}, {high:.3f}]",
-            flush=True,
-        )
+    def record(case: Case, model: str, seed: int, parts: Any, p: np.ndarray) -> None:
+        test = parts.test
+        got = measure(test.y, p, test.amounts, test.times, args.k, args.review_cost)
+        results.append({"protocol": case.protocol, "case": case.name, "model": model,
+                        "seed": seed, **got})  # fmt: skip
+        print(f"  {case.protocol:11s} {case.name:34s} {model:18s} seed {seed}: "
+              f"PR-AUC {got['pr_auc']:.4f} Brier {got['brier']:.6f} ECE {got['ece']:.6f} "
+              f"cost@0.5 {got['cost_at_0.5']:,.0f} rule {got['cost_expected_rule']:,.0f}",
+              flush=True)  # fmt: skip
 
     with tempfile.TemporaryDirectory() as scratch:
-        for split in args.splits:
-            parts = split_data(table, split, 42)
-            y = parts.test.y
-            for kind in args.gbdt:
-                for seed in args.seeds:
-                    record(kind, split, seed, y, gbdt(kind, parts, seed))
+        for case in cases(args, table, Path(scratch)):
+            case_table = table if case.path == Path(args.data) else load_transactions(case.path)
+            parts = split_data(case_table, case.kind, case.split_seed)
+            print(f"{case.protocol} / {case.name}: {len(parts.train.y):,d} train, "
+                  f"{len(parts.validation.y):,d} validation, {len(parts.test.y):,d} test rows "
+                  f"({int(parts.test.y.sum())} test frauds)", flush=True)  # fmt: skip
+            if not args.no_gbdt:
+                for model, seed, p in gbdt(args.anchors, parts):
+                    record(case, model, seed, parts, p)
             for backend in args.backends:
                 for seed in args.seeds:
-                    path, metrics = fraudmlp(backend, args.data, split, seed, extra, Path(scratch))
+                    path = fraudmlp(backend, case, seed, extra, Path(scratch))
                     p = fraud_probabilities(load_model(path), parts.test.x)
-                    record(f"fraudmlp-{backend}", split, seed, y, p, epochs=metrics["epochs_run"])
+                    record(case, f"fraudmlp-{backend}", seed, parts, p)
 
-    print(f"\nseeds {args.seeds}; data {Path(args.data).name}; train args: {args.train_args!r}")
-    print("| split | model | " + " | ".join(f"seed {s}" for s in args.seeds) + " | median |")
-    print("|---|---|" + "---:|" * (len(args.seeds) + 1))
-    for split in args.splits:
-        for model in dict.fromkeys(r["model"] for r in results if r["split"] == split):
-            rows = [r for r in results if r["split"] == split and r["model"] == model]
-            cells = [f"{r['pr_auc']:.4f} [{r['low']:.3f}, {r['high']:.3f}]" for r in rows]
-            median = statistics.median(r["pr_auc"] for r in rows)
-            print(f"| {split} | {model} | " + " | ".join(cells) + f" | {median:.4f} |")
+    print(f"\n{started}; data {Path(args.data).name}; seeds {args.seeds}; split seeds "
+          f"{args.split_seeds}; folds {args.folds} x {args.test_hours:g} h after a "
+          f"{args.gap_hours:g} h gap; k {args.k}/day; review cost {args.review_cost:g}; "
+          f"train args {args.train_args!r}")  # fmt: skip
+    print("mean [95 % interval] over runs (seeds x split seeds x folds):")
+    print("\n".join(summary_table(results, args.protocols)))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -24,6 +24,8 @@ class Weights:
     mean: np.ndarray
     variance: np.ndarray
     layers: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    #: the calibration map after the logit, ``scale * logit + bias`` (identity if absent)
+    calibration: tuple[float, float] = (1.0, 0.0)
 
     @property
     def params(self) -> list[np.ndarray]:
@@ -32,7 +34,7 @@ class Weights:
 
     def with_params(self, params: list[np.ndarray]) -> Weights:
         pairs = list(zip(params[0::2], params[1::2], strict=True))
-        return Weights(self.mean, self.variance, pairs)
+        return Weights(self.mean, self.variance, pairs, self.calibration)
 
 
 def known_weights(features: np.ndarray, hidden_units=(64, 32, 16), seed: int = 0) -> Weights:
@@ -62,7 +64,14 @@ def weights_of(model) -> Weights:
     layers = [(value(layer.kernel), value(layer.bias)) for layer in [*model.hidden, model.logit]]
     mean = value(model.scaler.adapt_mean).reshape(-1)
     variance = value(model.scaler.adapt_variance).reshape(-1)
-    return Weights(mean, variance, layers)
+    calibration = (1.0, 0.0)
+    if getattr(model, "calibration", None) is not None:
+        scale, bias = (
+            float(value(v).reshape(-1)[0])
+            for v in (model.calibration.scale, model.calibration.bias)
+        )
+        calibration = (scale, bias)
+    return Weights(mean, variance, layers, calibration)
 
 
 def assign(model, weights: Weights) -> None:
@@ -93,7 +102,9 @@ def logits(weights: Weights, x: np.ndarray) -> np.ndarray:
 
 
 def probabilities(weights: Weights, x: np.ndarray) -> np.ndarray:
-    z = logits(weights, x)
+    """The model's output: the sigmoid of the calibrated logit."""
+    scale, bias = weights.calibration
+    z = scale * logits(weights, x) + bias
     # the logistic function, evaluated where exp() cannot overflow
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))

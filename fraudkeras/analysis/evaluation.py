@@ -54,6 +54,7 @@ def retune(
             "threshold_strategy": policy.strategy,
             "target_recall": policy.target_recall,
             "review_cost": policy.review_cost,
+            "chargeback_fee": policy.chargeback_fee,
         },
     )
     if run.manifest_path.is_file():

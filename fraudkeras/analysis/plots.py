@@ -176,3 +176,27 @@ def compare_chart(result: dict[str, Any], path: Path) -> Path:
     time_ax.bar(backends, seconds, color="gray")
     time_ax.set_title("Median epoch seconds")
     return save_figure(figure, path)
+
+
+def reliability(
+    bins: dict[str, dict[str, list[float]]], path: Path, title: str = "test split"
+) -> Path:
+    """Reliability diagram: each equal-mass bin's fraud rate against its mean
+    probability, one line per named set of bins (before and after calibration),
+    on log axes (most bins hold probabilities far below 1 %)."""
+    figure, ax = new_figure()
+    floor = 1e-6
+    lowest = min(min(b["mean_probability"]) for b in bins.values())
+    low = max(floor, lowest / 2)
+    ax.plot([low, 1], [low, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    for name, b in bins.items():
+        x = np.maximum(np.asarray(b["mean_probability"]), floor)
+        y = np.maximum(np.asarray(b["fraud_rate"]), floor)  # a bin without frauds: at the floor
+        ax.plot(x, y, marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("mean predicted probability (equal-mass bin)")
+    ax.set_ylabel(f"observed fraud rate (bins without a fraud at {floor:g})")
+    ax.set_title(f"Reliability ({title})")
+    ax.legend(loc="upper left")
+    return save_figure(figure, path)

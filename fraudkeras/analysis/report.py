@@ -37,6 +37,7 @@ PLOTS = {
     "history": "history.png",
     "thresholds": "thresholds.png",
     "importance": "importance.png",
+    "reliability": "reliability.png",
 }
 
 
@@ -146,4 +147,14 @@ def _draw(
         folder / PLOTS["thresholds"],
     )
     plots.importance(analysis["importance"]["features"], folder / PLOTS["importance"])
-    return PLOTS
+    drawn = dict(PLOTS)
+    calibration = metrics.get("calibration")
+    if calibration is not None:  # runs made before calibration have none
+        test = calibration["test"]
+        bins = {"before calibration": test["before"]["reliability"]}
+        if calibration["method"] != "none":
+            bins[f"after ({calibration['method']})"] = test["after"]["reliability"]
+        plots.reliability(bins, folder / PLOTS["reliability"])
+    else:
+        del drawn["reliability"]
+    return drawn

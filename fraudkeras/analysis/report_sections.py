@@ -59,7 +59,9 @@ def document(
                 ),
             )
         )
+    blocks += _decision_blocks(test)
     blocks += _images(images, ("thresholds", "pr_curve", "roc_curve", "confusion"))
+    blocks += _calibration_blocks(metrics.get("calibration"), images)
     blocks += [Heading("Training history"), *_images(images, ("history",))]
     blocks += _importance_blocks(analysis["importance"], images)
     blocks += _error_blocks(analysis)
@@ -68,6 +70,20 @@ def document(
 
 def _policy_text(policy: dict[str, Any], threshold: float) -> str:
     strategy = policy["strategy"]
+    cost = (
+        f"Expected cost = missed fraud amount + {policy['review_cost']:g} per false alarm"
+        + (f" + {policy['chargeback_fee']:g} per missed fraud" if policy.get("chargeback_fee")
+           else "")
+        + "; savings = cost of flagging nothing - cost."
+    )  # fmt: skip
+    if strategy == "expected-cost":
+        return (
+            "Strategy 'expected-cost': a transaction is flagged when its expected loss, "
+            "p x (Amount + chargeback fee), exceeds the expected cost of reviewing it, "
+            f"(1 - p) x {policy['review_cost']:g}; no single threshold. The threshold "
+            f"{threshold:.4f} (the lowest-cost single threshold on validation) is only used "
+            f"for the curves and error lists below. {cost}"
+        )
     chosen = {
         "f1": "the highest F1",
         "recall": f"the fewest alerts that catch at least {policy['target_recall']:.0%} "
@@ -77,9 +93,56 @@ def _policy_text(policy: dict[str, Any], threshold: float) -> str:
     return (
         f"Strategy '{strategy}': threshold {threshold:.4f}, chosen on the validation split as "
         f"{chosen}. A transaction is flagged when its fraud probability is at least the "
-        f"threshold. Expected cost = missed fraud amount + {policy['review_cost']:g} "
-        "per false alarm; savings = cost of flagging nothing - cost."
+        f"threshold. {cost}"
     )
+
+
+def _decision_blocks(test: dict[str, Any]) -> list[Block]:
+    """The run's decision priced beside the rules it must beat (runs made before
+    decisions were priced have no such table)."""
+    priced = test.get("decision_costs")
+    if not priced:
+        return []
+    rows = (
+        ("this run's decision", "this_decision"),
+        ("flag at 0.5", "flag_at_0.5"),
+        ("best single threshold, chosen on the test split in hindsight",
+         "best_single_threshold_in_hindsight"),
+        ("expected-cost rule: flag p x (Amount + fee) > (1 - p) x review cost",
+         "expected_cost_rule"),
+    )  # fmt: skip
+    return [
+        Paragraph("What each rule would have cost on the test split (same cost as above):"),
+        Table(("rule", "cost"), tuple((label, f"{priced[key]:,.2f}") for label, key in rows)),
+    ]
+
+
+def _calibration_blocks(calibration: dict[str, Any] | None, images: dict[str, str]) -> list[Block]:
+    """Brier score and ECE before and after the calibration map (runs made before
+    calibration have no record)."""
+    if calibration is None:
+        return []
+    rows = tuple(
+        (
+            f"{split}, {stage}",
+            f"{calibration[split][stage]['brier']:.6f}",
+            f"{calibration[split][stage]['ece']:.6f}",
+        )
+        for split in ("validation", "test")
+        for stage in ("before", "after")
+    )
+    return [
+        Heading("Calibration"),
+        Paragraph(
+            f"Map '{calibration['method']}' fitted on the validation split after training: "
+            f"p = sigmoid({calibration['scale']:.4g} x logit + {calibration['bias']:.4g}) "
+            f"(the class weights' prior shift alone: {calibration['prior_offset']:.4g}). It is a "
+            "layer of the model, so every export outputs these probabilities. ECE: 20 "
+            "equal-mass bins, sum over bins of (bin share) x |fraud rate - mean probability|."
+        ),
+        Table(("split, stage", "Brier score", "ECE"), rows),
+        *_images(images, ("reliability",)),
+    ]
 
 
 def _images(images: dict[str, str], names: tuple[str, ...]) -> list[Block]:

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from fraudkeras._core.backend import BACKENDS, use_backend
 from fraudkeras._core.errors import ParameterError
 from fraudkeras.data.splits import SPLIT_KINDS
+from fraudkeras.metrics.calibration import CALIBRATIONS
 from fraudkeras.metrics.thresholds import THRESHOLD_STRATEGIES
 from fraudkeras.modeling.features import TRANSFORMS
 from fraudkeras.runs.config import TrainConfig
@@ -33,16 +34,22 @@ CONFIG_HELP = {
     "hidden_units": "hidden layer sizes, like 64,32,16",
     "features": "input transform ahead of the scaler: raw, time_of_day, time_of_day_log_amount",
     "threshold_strategy": "f1: max F1; recall: fewest alerts reaching --target-recall; "
-    "cost: lowest missed amount + --review-cost per false alarm",
+    "cost: lowest missed amount + --review-cost per false alarm; expected-cost: flag each "
+    "transaction whose expected loss p x (Amount + --chargeback-fee) exceeds the expected "
+    "review cost (1 - p) x --review-cost",
     "target_recall": "the recall the 'recall' strategy must reach",
     "review_cost": "what checking one false alarm costs, in Amount's currency",
+    "chargeback_fee": "a fixed cost of every missed fraud, beside its Amount",
+    "calibration": "the map fitted on validation after training: platt (scale and bias), "
+    "temperature, prior (undo the class weights only) or none",
 }
 _CHOICES = {
     "split": SPLIT_KINDS,
     "threshold_strategy": THRESHOLD_STRATEGIES,
     "features": TRANSFORMS,
+    "calibration": CALIBRATIONS,
 }
-THRESHOLD_FIELDS = ("threshold_strategy", "target_recall", "review_cost")
+THRESHOLD_FIELDS = ("threshold_strategy", "target_recall", "review_cost", "chargeback_fee")
 
 
 class Parser(argparse.ArgumentParser):

@@ -58,9 +58,15 @@ def run(args: argparse.Namespace) -> int:
             args.model, args.data, args.out, threshold=args.threshold,
             force=args.force, keep=keep, id_column=args.id_column,
         )  # fmt: skip
+    rule = result.decision
+    how = (
+        f"at threshold {result.threshold:.4f}"
+        if rule.rule == "threshold"
+        else f"where {rule.describe()}"
+    )
     print(
-        f"scored {result.rows:,d} rows: {result.flagged:,d} flagged at threshold "
-        f"{result.threshold:.4f} ({result.threshold_source}) -> {result.out}"
+        f"scored {result.rows:,d} rows: {result.flagged:,d} flagged {how} "
+        f"({result.threshold_source}) -> {result.out}"
     )
     print_label_metrics(result.metrics)
     return 0

@@ -14,6 +14,7 @@ from fraudkeras.cli.options import (
     config_options,
     open_run,
 )
+from fraudkeras.metrics.decisions import Decision
 from fraudkeras.metrics.tables import format_table
 from fraudkeras.metrics.thresholds import ThresholdPolicy
 from fraudkeras.runs import layout
@@ -37,12 +38,19 @@ def run(args: argparse.Namespace) -> int:
         given.get("threshold_strategy", ThresholdPolicy.strategy),
         given.get("target_recall", ThresholdPolicy.target_recall),
         given.get("review_cost", ThresholdPolicy.review_cost),
+        given.get("chargeback_fee", ThresholdPolicy.chargeback_fee),
     )
     folder = open_run(args.run_dir, args.backend, args.data).path
     from fraudkeras.analysis.evaluation import retune
 
     metrics = retune(folder, policy, data=args.data)
     print(f"threshold {metrics['tuned_threshold']:.6f} ({policy.strategy}, chosen on validation)")
+    decision = Decision.from_dict(metrics["decision"])
+    if decision.rule != "threshold":
+        print(
+            f"decision: flag where {decision.describe()} (the threshold above stands in for it "
+            "where one number is needed)"
+        )
     print(format_table(metrics))
     print(f"recorded in {folder / layout.METRICS_FILE}")
     if (folder / layout.REPORT_DIR).is_dir():

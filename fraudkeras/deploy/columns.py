@@ -16,7 +16,9 @@ from fraudkeras._core.errors import DataError, ParameterError
 from fraudkeras.data.schema import FEATURES, LABEL
 
 PROBABILITY, FLAG = "fraud_probability", "is_fraud"
-OUTPUTS = (PROBABILITY, FLAG)
+#: p x (Amount + chargeback fee): what letting the transaction pass is expected to cost
+EXPECTED_LOSS = "expected_loss"
+OUTPUTS = (PROBABILITY, FLAG, EXPECTED_LOSS)
 _SHOWN = 5  # how many names an error message lists
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from fraudkeras._core.errors import FraudKerasError
 from fraudkeras._core.files import read_json
+from fraudkeras.metrics.decisions import Decision
 from fraudkeras.metrics.thresholds import DEFAULT_REVIEW_COST, DEFAULT_THRESHOLD
 from fraudkeras.runs.layout import MANIFEST_FILE, METRICS_FILE
 
@@ -38,6 +39,24 @@ def review_cost_beside(model: Path) -> float:
         lambda m: float(m["threshold_policy"]["review_cost"]),
     )
     return DEFAULT_REVIEW_COST if found is None else float(found[0])
+
+
+def find_decision(model: Path, threshold: float | None = None) -> tuple[Decision, str]:
+    """How to flag what ``model`` scores, and where that came from: flag at
+    ``threshold`` when one is given; else the run's recorded decision (an
+    expected-cost rule, or its tuned threshold); else 0.5 with a warning."""
+    review_cost = review_cost_beside(model)
+    if threshold is not None:
+        return Decision("threshold", threshold, review_cost), "given"
+    chosen, source = find_threshold(model)
+    found = _recorded(
+        model,
+        lambda m: Decision.from_dict(m["thresholds"]["decision"]),
+        lambda m: Decision.from_dict(m["decision"]),
+    )
+    if found is not None:
+        return found[0], source
+    return Decision("threshold", chosen, review_cost), source
 
 
 def find_threshold(model: Path) -> tuple[float, str]:

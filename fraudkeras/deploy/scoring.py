@@ -31,6 +31,7 @@ from fraudkeras.data.schema import CSV_DUPLICATE, FEATURES, LABEL, validate_fram
 from fraudkeras.data.tables import TABLE_SUFFIXES, check_table_path, read_errors
 from fraudkeras.deploy.artifacts import Artifact, open_artifact
 from fraudkeras.deploy.columns import (
+    EXPECTED_LOSS,
     FLAG,
     PROBABILITY,
     ColumnPlan,
@@ -38,8 +39,9 @@ from fraudkeras.deploy.columns import (
     duplicates_message,
     plan_columns,
 )
-from fraudkeras.deploy.recorded import find_threshold, review_cost_beside
-from fraudkeras.metrics.classification import at_threshold, ranking_metrics
+from fraudkeras.deploy.recorded import find_decision
+from fraudkeras.metrics.classification import at_flags, ranking_metrics
+from fraudkeras.metrics.decisions import Decision
 
 log = logging.getLogger("fraudkeras")
 
@@ -60,6 +62,8 @@ class ScoreResult:
     threshold_source: str
     out: Path
     metrics: dict[str, Any] | None = field(default=None)
+    #: the rule that flagged the rows (its threshold is ``threshold``)
+    decision: Decision = field(default_factory=Decision)
 
 
 def score(
@@ -75,13 +79,15 @@ def score(
 ) -> ScoreResult:
     """Score ``data`` (CSV or Parquet) with ``model`` (``.keras``, SavedModel folder,
     ``.tflite`` or ``.onnx``) and write its other columns beside ``fraud_probability``
-    and ``is_fraud``.
+    ``expected_loss`` (``p x (Amount + chargeback fee)``) and ``is_fraud``.
 
     The 30 features are found by name in any order. Every other column passes
     through unchanged and in order, or only ``keep``'s. ``id_column``, when
-    given, must hold unique values and is always written. ``threshold`` defaults
-    to the run's validation-tuned one, found beside the model (``metrics.json``
-    for a run's ``.keras``, ``manifest.json`` for an export), else 0.5. A
+    given, must hold unique values and is always written. ``is_fraud`` is
+    ``p >= threshold`` when a ``threshold`` is given, else the run's decision
+    found beside the model (``metrics.json`` for a run's ``.keras``,
+    ``manifest.json`` for an export: its expected-cost rule or tuned
+    threshold), else ``p >= 0.5``. A
     ``Class`` column is not used for scoring; its metrics are returned.
     """
     model_path, data_path, out_path = Path(model), Path(data), Path(out)
@@ -91,12 +97,10 @@ def score(
     _check_output(out_path, data_path, model_path, force=force)
     scan, plan = open_table(data_path, keep=keep, id_column=id_column)
     artifact = open_artifact(model_path)
-    chosen, chosen_source = (
-        (threshold, "given") if threshold is not None else find_threshold(model_path)
-    )
+    decision, chosen_source = find_decision(model_path, threshold)
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.") as scratch:
         p, (labels, amounts), parts, outside = _score_parts(
-            scan, plan, artifact, chosen, Path(scratch), batch_rows, data_path,
+            scan, plan, artifact, decision, Path(scratch), batch_rows, data_path,
             find_reference(model_path),
         )  # fmt: skip
         _write_output(parts, plan, out_path, data_path)
@@ -105,13 +109,13 @@ def score(
             "%.1f%% of the rows of %s lie outside the training range of at least one "
             "feature: check with `fraudkeras drift`", 100 * outside / len(p), data_path,
         )  # fmt: skip
-    flags = p >= chosen
+    flags = decision.flags(p, amounts)
     metrics = None
     if labels is not None:
-        metrics = label_metrics(labels, p, chosen, amounts, review_cost_beside(model_path))
+        metrics = label_metrics(labels, p, flags, amounts, decision)
     return ScoreResult(
-        rows=len(p), flagged=int(flags.sum()), threshold=chosen,
-        threshold_source=chosen_source, out=out_path, metrics=metrics,
+        rows=len(p), flagged=int(flags.sum()), threshold=decision.threshold,
+        threshold_source=chosen_source, out=out_path, metrics=metrics, decision=decision,
     )  # fmt: skip
 
 
@@ -160,15 +164,16 @@ def _score_parts(
     scan: pl.LazyFrame,
     plan: ColumnPlan,
     artifact: Artifact,
-    threshold: float,
+    decision: Decision,
     scratch: Path,
     batch_rows: int,
     path: Path,
     reference: dict[str, Any] | None,
-) -> tuple[np.ndarray, tuple[np.ndarray | None, np.ndarray | None], list[Path], int]:
+) -> tuple[np.ndarray, tuple[np.ndarray | None, np.ndarray], list[Path], int]:
     """Score ``scan`` batch by batch into Parquet parts under ``scratch``; also
     count the rows outside the training range (with a drift ``reference``)."""
     inputs = [*FEATURES, LABEL] if plan.has_label else list(FEATURES)
+    amount_column = FEATURES.index("Amount")
     probabilities: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     amounts: list[np.ndarray] = []
@@ -188,14 +193,16 @@ def _score_parts(
                 probabilities.append(p)
                 if reference is not None:
                     outside += int(outside_rows(reference, features).sum())
+                amounts.append(features[:, amount_column])
                 if plan.has_label:
                     labels.append(checked[LABEL].to_numpy())
-                    amounts.append(checked["Amount"].to_numpy())
                 part = scratch / f"part-{len(parts):08d}.parquet"
+                amount = features[:, amount_column]
                 pl.DataFrame([
                     *(batch[name] for name in plan.kept),
                     pl.Series(PROBABILITY, p, dtype=pl.Float64),
-                    pl.Series(FLAG, (p >= threshold).astype(np.int8)),  # 0/1, like Class
+                    pl.Series(FLAG, decision.flags(p, amount).astype(np.int8)),  # 0/1, like Class
+                    pl.Series(EXPECTED_LOSS, decision.expected_loss(p, amount)),
                 ]).write_parquet(part)  # fmt: skip
                 parts.append(part)
                 start += batch.height
@@ -204,7 +211,7 @@ def _score_parts(
     if start == 0:
         raise DataError(f"{path}: no rows (header only or empty table)")
     y = np.concatenate(labels).astype(np.int32) if labels else None
-    money = np.concatenate(amounts) if amounts else None
+    money = np.concatenate(amounts)
     return np.concatenate(probabilities), (y, money), parts, outside
 
 
@@ -231,15 +238,17 @@ def _write_output(parts: list[Path], plan: ColumnPlan, out: Path, data: Path) ->
 def label_metrics(
     labels: np.ndarray,
     p: np.ndarray,
-    threshold: float,
+    flags: np.ndarray,
     amounts: np.ndarray | None,
-    review_cost: float,
+    decision: Decision,
 ) -> dict[str, Any]:
     """How the scores did against a labelled file: ranking metrics, the confusion
-    numbers at ``threshold`` and, with amounts, cost and savings."""
+    numbers of the alerts and, with amounts, cost and savings."""
+    fee = decision.chargeback_fee
     return {
         **ranking_metrics(labels, p),
-        **at_threshold(labels, p, threshold, amounts, review_cost),
+        "threshold": decision.threshold,
+        **at_flags(labels, flags, amounts, decision.review_cost, fee),
     }
 
 

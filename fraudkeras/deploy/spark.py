@@ -36,7 +36,9 @@ from fraudkeras._core.validation import check_float
 from fraudkeras.data.schema import FEATURES
 from fraudkeras.deploy.artifacts import Artifact, kind_of, open_artifact
 from fraudkeras.deploy.columns import (
+    EXPECTED_LOSS,
     FLAG,
+    OUTPUTS,
     PROBABILITY,
     ColumnPlan,
     check_feature_types,
@@ -44,6 +46,7 @@ from fraudkeras.deploy.columns import (
     names_text,
     plan_columns,
 )
+from fraudkeras.metrics.decisions import Decision
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -72,11 +75,13 @@ def score(
     threshold: float | None = None,
     keep: Iterable[str] | None = None,
 ) -> DataFrame:
-    """``df`` with ``fraud_probability`` (double) and ``is_fraud`` (0/1) added.
+    """``df`` with ``fraud_probability`` (double), ``expected_loss`` (double,
+    ``p x (Amount + chargeback fee)``) and ``is_fraud`` (0/1) added.
 
     Every input column passes through (or only ``keep``'s). ``model`` is a
-    ``.tflite`` or ``.onnx`` file on the driver; the threshold is ``threshold``,
-    else the tuned one recorded beside the model, else 0.5 with a warning.
+    ``.tflite`` or ``.onnx`` file on the driver; ``is_fraud`` is ``p >= threshold``
+    given a ``threshold``, else the run's decision recorded beside the model
+    (:func:`fraudkeras.deploy.recorded.find_decision`), else ``p >= 0.5`` with a warning.
     Schema problems raise :class:`DataError` here; NaN or missing feature values
     fail the job (:func:`our_error` recovers the one-line message).
     """
@@ -87,18 +92,17 @@ def score(
 
 def score_frame(
     df: DataFrame, model: Path, plan: ColumnPlan, threshold: float | None
-) -> tuple[DataFrame, float, str]:
-    """The lazy scored DataFrame, the threshold and where that came from."""
-    from fraudkeras.deploy.recorded import find_threshold
+) -> tuple[DataFrame, Decision, str]:
+    """The lazy scored DataFrame, the decision and where that came from."""
+    from fraudkeras.deploy.recorded import find_decision
 
     kind = kind_of(model)
     if kind not in SPARK_KINDS:
         raise ModelFileError(f"{model}: Spark scoring runs a .tflite or .onnx file, not {kind}")
     open_artifact(model)  # a damaged file fails here, on the driver, not in every task
     if threshold is not None:
-        chosen, source = check_float("threshold", threshold, low=0.0, high=1.0), "given"
-    else:
-        chosen, source = find_threshold(model)
+        threshold = check_float("threshold", threshold, low=0.0, high=1.0)
+    chosen, source = find_decision(model, threshold)
     payload = df.sparkSession.sparkContext.broadcast(model.read_bytes())
     scorer = TaskScorer(payload, model.suffix, plan.kept, chosen)
     with warnings.catch_warnings():  # pyspark's notice about pandas 3 (mapInArrow uses none)
@@ -133,7 +137,11 @@ def _output_schema(df: DataFrame, plan: ColumnPlan) -> Any:
     fields = {f.name: f for f in df.schema.fields}
     return StructType(
         [fields[name] for name in plan.kept]
-        + [StructField(PROBABILITY, DoubleType(), False), StructField(FLAG, ByteType(), False)]
+        + [
+            StructField(PROBABILITY, DoubleType(), False),
+            StructField(FLAG, ByteType(), False),
+            StructField(EXPECTED_LOSS, DoubleType(), False),
+        ]
     )
 
 
@@ -141,9 +149,9 @@ class TaskScorer:
     """What runs on the executors: one artifact per task, every batch through it."""
 
     def __init__(
-        self, payload: Broadcast[bytes], suffix: str, kept: tuple[str, ...], threshold: float
+        self, payload: Broadcast[bytes], suffix: str, kept: tuple[str, ...], decision: Decision
     ) -> None:
-        self.payload, self.suffix, self.kept, self.threshold = payload, suffix, kept, threshold
+        self.payload, self.suffix, self.kept, self.decision = payload, suffix, kept, decision
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         with tempfile.TemporaryDirectory(prefix="fraudkeras-") as folder:
@@ -166,8 +174,13 @@ class TaskScorer:
             raise DataError(f"missing, NaN or infinite values ({names_text(bad)})")
         p = artifact.predict(x) if len(x) else np.empty(0)
         columns = [batch.column(name) for name in self.kept]
-        columns += [pa.array(p, pa.float64()), pa.array((p >= self.threshold).astype(np.int8))]
-        return pa.RecordBatch.from_arrays(columns, names=[*self.kept, PROBABILITY, FLAG])
+        amounts = x[:, FEATURES.index("Amount")]
+        columns += [
+            pa.array(p, pa.float64()),
+            pa.array(self.decision.flags(p, amounts).astype(np.int8)),
+            pa.array(self.decision.expected_loss(p, amounts), pa.float64()),
+        ]
+        return pa.RecordBatch.from_arrays(columns, names=[*self.kept, *OUTPUTS])
 
 
 def our_error(error: BaseException) -> FraudKerasError | None:
@@ -280,29 +293,29 @@ def _check_paths(model: Path, data: Path, out: Path, *, force: bool) -> None:
     check_output_file(out, force=force, inputs=(data, model), folder=True)
 
 
-def summarize(out: Path, threshold: float, source: str) -> ScoreResult:
+def summarize(out: Path, decision: Decision, source: str) -> ScoreResult:
     """Local ``score``'s summary, read back from the written folder (the
     probabilities and labels: 9 bytes a row on the driver)."""
     import polars as pl
 
     from fraudkeras.data.schema import LABEL
     from fraudkeras.deploy.scoring import ScoreResult, label_metrics
-    from fraudkeras.metrics.thresholds import DEFAULT_REVIEW_COST
 
     parts = sorted(out.glob("*.parquet"))
     table = pl.scan_parquet(parts) if parts else None
     columns = table.collect_schema().names() if table is not None else []
-    wanted = [PROBABILITY, *(c for c in (LABEL, "Amount") if c in columns)]
+    wanted = [PROBABILITY, FLAG, *(c for c in (LABEL, "Amount") if c in columns)]
     frame = table.select(wanted).collect() if table is not None else pl.DataFrame()
     p = frame[PROBABILITY].to_numpy() if frame.height else np.empty(0)
+    flags = frame[FLAG].to_numpy().astype(bool) if frame.height else np.empty(0, bool)
     metrics = None
     if LABEL in frame.columns and frame.height:
         y = frame[LABEL].cast(pl.Int32).to_numpy()
         amounts = frame["Amount"].to_numpy() if "Amount" in frame.columns else None
         if amounts is None:  # the amounts stay on the executors unless written
             log.info("cost and savings need Amount in the output: add it with --keep")
-        metrics = label_metrics(y, p, threshold, amounts, DEFAULT_REVIEW_COST)
+        metrics = label_metrics(y, p, flags, amounts, decision)
     return ScoreResult(
-        rows=len(p), flagged=int((p >= threshold).sum()), threshold=threshold,
-        threshold_source=source, out=out, metrics=metrics,
+        rows=len(p), flagged=int(flags.sum()), threshold=decision.threshold,
+        threshold_source=source, out=out, metrics=metrics, decision=decision,
     )  # fmt: skip

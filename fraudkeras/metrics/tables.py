@@ -45,11 +45,15 @@ def format_table(metrics: dict[str, Any]) -> str:
     test = metrics["test"]
     policy = recorded_policy(metrics)
     formats = {key: fmt for _, key, fmt in METRIC_ROWS}
-    rows = [("", "@ 0.5", f"@ {policy['strategy']} {test['at_tuned']['threshold']:.4f}")]
+    chosen = test["at_tuned"]
+    header = f"@ {policy['strategy']} {chosen['threshold']:.4f}"
+    if lookup(metrics, ("decision", "rule")) == "expected-cost" and "at_decision" in test:
+        chosen, header = test["at_decision"], "@ expected-cost rule"
+    rows = [("", "@ 0.5", header)]
     for key in TERMINAL_KEYS:
-        if key in test["at_tuned"]:
+        if key in chosen:
             fmt = formats[key].replace(",d", "d")
-            rows.append((key, cell(test["at_0.5"][key], fmt), cell(test["at_tuned"][key], fmt)))
+            rows.append((key, cell(test["at_0.5"][key], fmt), cell(chosen[key], fmt)))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [
         f"test split: {test['rows']} rows, {test['frauds']} frauds | "
@@ -58,6 +62,9 @@ def format_table(metrics: dict[str, Any]) -> str:
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     if "baseline_costs" in test:
         lines.append(cost_line(test, policy["review_cost"]))
+    if "brier" in test:
+        lines.append(f"calibration: Brier {test['brier']:.6f} | ECE (20 equal-mass bins) "
+                     f"{test['ece']:.6f}")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """Decision thresholds: which probability turns into an alert.
 
-Three strategies, each chosen on the validation split only:
+Strategies, each chosen on the validation split only:
 
 - ``f1``: the threshold with the highest F1;
 - ``recall``: the fewest alerts that still catch ``target_recall`` of the frauds
@@ -13,7 +13,10 @@ Three strategies, each chosen on the validation split only:
                  = sum(Amount of frauds with p >= t) - review_cost * #(normals with p >= t)
 
   so a caught fraud saves its amount. (As scikit-learn's cost-sensitive learning
-  example on this data set, with its fixed gains left out.)
+  example on this data set, with its fixed gains left out.) A ``chargeback_fee``
+  adds a fixed cost to every missed fraud.
+- ``expected-cost``: no single threshold: each transaction is flagged by its own
+  expected loss (:mod:`fraudkeras.metrics.decisions`).
 
 Everything here is NumPy on labels, probabilities and amounts: no Keras.
 """
@@ -27,7 +30,7 @@ import numpy as np
 from fraudkeras._core.errors import DataError
 from fraudkeras._core.validation import check_choice, check_float
 
-THRESHOLD_STRATEGIES = ("f1", "recall", "cost")
+THRESHOLD_STRATEGIES = ("f1", "recall", "cost", "expected-cost")
 DEFAULT_THRESHOLD_STRATEGY = "f1"
 DEFAULT_TARGET_RECALL = 0.9
 DEFAULT_REVIEW_COST = 5.0
@@ -42,11 +45,14 @@ class ThresholdPolicy:
     strategy: str = DEFAULT_THRESHOLD_STRATEGY
     target_recall: float = DEFAULT_TARGET_RECALL
     review_cost: float = DEFAULT_REVIEW_COST
+    #: a fixed cost of every missed fraud, beside its amount
+    chargeback_fee: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("threshold strategy", self.strategy, THRESHOLD_STRATEGIES)
         check_float("target_recall", self.target_recall, low=0, high=1, low_inclusive=False)
         check_float("review_cost", self.review_cost, low=0)
+        check_float("chargeback_fee", self.chargeback_fee, low=0)
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,9 @@ class Curve:
             2 * self.tp, denominator, out=np.zeros(len(self.tp)), where=denominator > 0
         )
 
-    def cost(self, review_cost: float) -> np.ndarray:
-        return (self.fraud_amount - self.caught_amount) + review_cost * self.fp
+    def cost(self, review_cost: float, chargeback_fee: float = 0.0) -> np.ndarray:
+        missed = (self.fraud_amount - self.caught_amount) + chargeback_fee * (self.frauds - self.tp)
+        return missed + review_cost * self.fp
 
 
 def curve(labels: np.ndarray, probabilities: np.ndarray, amounts: np.ndarray) -> Curve:
@@ -119,32 +126,41 @@ def choose_threshold(
         best = int(np.flatnonzero(f1 == f1.max())[-1])  # ties: the lowest threshold
     elif policy.strategy == "recall":
         best = int(np.argmax(points.recall >= policy.target_recall - 1e-12))
-    else:
-        best = int(np.argmin(points.cost(policy.review_cost)))  # ties: the fewest alerts
+    else:  # cost; expected-cost falls back to it where one threshold is needed
+        cost = points.cost(policy.review_cost, policy.chargeback_fee)
+        best = int(np.argmin(cost))  # ties: the fewest alerts
     return float(points.thresholds[best])
 
 
 def costs(
-    labels: np.ndarray, flagged: np.ndarray, amounts: np.ndarray, review_cost: float
+    labels: np.ndarray,
+    flagged: np.ndarray,
+    amounts: np.ndarray,
+    review_cost: float,
+    chargeback_fee: float = 0.0,
 ) -> dict[str, float]:
     """Expected cost and savings (see the module docstring) of one set of alerts."""
     y = np.asarray(labels).reshape(-1) == 1
     alert = np.asarray(flagged).reshape(-1).astype(bool)
     amount = np.asarray(amounts, dtype=np.float64).reshape(-1)
-    missed = float(amount[y & ~alert].sum())
+    missed = float(amount[y & ~alert].sum()) + chargeback_fee * int((y & ~alert).sum())
     reviews = review_cost * int((alert & ~y).sum())
+    everything = float(amount[y].sum()) + chargeback_fee * int(y.sum())
     return {
         "missed_fraud_amount": missed,
         "false_alarm_cost": reviews,
         "cost": missed + reviews,
-        "savings": float(amount[y].sum()) - (missed + reviews),
+        "savings": everything - (missed + reviews),
     }
 
 
-def baselines(labels: np.ndarray, amounts: np.ndarray, review_cost: float) -> dict[str, float]:
+def baselines(
+    labels: np.ndarray, amounts: np.ndarray, review_cost: float, chargeback_fee: float = 0.0
+) -> dict[str, float]:
     """The cost of the two trivial policies: flag nothing and flag everything."""
     y = np.asarray(labels).reshape(-1)
+    none, every = np.zeros(len(y), bool), np.ones(len(y), bool)
     return {
-        "flag_nothing": costs(y, np.zeros(len(y), bool), amounts, review_cost)["cost"],
-        "flag_everything": costs(y, np.ones(len(y), bool), amounts, review_cost)["cost"],
+        "flag_nothing": costs(y, none, amounts, review_cost, chargeback_fee)["cost"],
+        "flag_everything": costs(y, every, amounts, review_cost, chargeback_fee)["cost"],
     }

@@ -17,6 +17,7 @@ from fraudkeras.backends import current
 from fraudkeras.data.schema import N_FEATURES
 from fraudkeras.modeling import features as transforms
 from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
+from fraudkeras.modeling.calibration import LogitCalibration
 from fraudkeras.modeling.loss import ClassWeightedBinaryCrossentropy, weighted_bce_rows
 
 PREDICT_BATCH_SIZE = 8192
@@ -47,6 +48,12 @@ class FraudMLP(keras.Model):
     compiled loss through ``compute_loss``, ``optimizer.apply`` and the compiled
     metrics on every backend. ``evaluate`` also reports PR-AUC and ROC-AUC
     (:attr:`monitors`), which ``fit`` does not update.
+
+    ``calibration=True`` adds a :class:`LogitCalibration` after the logit layer:
+    identity while the model trains, set after training to a map fitted on the
+    validation split, so every artifact outputs calibrated probabilities. A model
+    saved before it existed has no ``calibration`` in its config and loads
+    without it: the old behaviour, unchanged.
     """
 
     def __init__(
@@ -54,6 +61,7 @@ class FraudMLP(keras.Model):
         hidden_units: Sequence[int] = DEFAULT_HIDDEN_UNITS,
         class_weight: Sequence[float] = (1.0, 1.0),
         features: str = transforms.LEGACY_TRANSFORM,
+        calibration: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("name", "fraud_mlp")
@@ -71,6 +79,7 @@ class FraudMLP(keras.Model):
             for i, units in enumerate(self.hidden_units)
         ]
         self.logit = keras.layers.Dense(1, name="logit")
+        self.calibration = LogitCalibration() if calibration else None
         self.pr_auc = keras.metrics.AUC(curve="PR", name="pr_auc")
         self.roc_auc = keras.metrics.AUC(curve="ROC", name="roc_auc")
 
@@ -95,6 +104,8 @@ class FraudMLP(keras.Model):
         for layer in [*self.hidden, self.logit]:
             layer.build(shape)
             shape = (*shape[:-1], layer.units)
+        if self.calibration is not None and not self.calibration.built:
+            self.calibration.build(shape)
         self.built = True
 
     def call(self, inputs: Any, training: bool = False, return_logits: bool = False) -> Any:
@@ -106,6 +117,9 @@ class FraudMLP(keras.Model):
         for layer in self.hidden:
             h = layer.call(h)
         logits = self.logit.call(h)
+        # the calibration map (identity until fitted) applies outside training only
+        if self.calibration is not None and not training:
+            logits = self.calibration.call(logits)
         return logits if return_logits else ops.sigmoid(logits)
 
     def network_inputs(self, inputs: Any) -> Any:
@@ -270,8 +284,14 @@ class FraudMLP(keras.Model):
             hidden_units=list(self.hidden_units),
             class_weight=list(self.class_weight),
             features=self.features,
+            calibration=self.calibration is not None,
         )
         return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> FraudMLP:
+        """A config saved before the calibration layer existed loads without it."""
+        return cls(**{"calibration": False, **config})
 
 
 def load_model(path: str | Path) -> FraudMLP:

@@ -13,6 +13,7 @@ from fraudkeras._core.errors import ParameterError
 from fraudkeras._core.validation import check_choice, check_float, check_int
 from fraudkeras.data.class_weights import DEFAULT_WEIGHTING, class_weights
 from fraudkeras.data.splits import SPLIT_KINDS
+from fraudkeras.metrics.calibration import CALIBRATIONS, DEFAULT_CALIBRATION
 from fraudkeras.metrics.thresholds import (
     DEFAULT_REVIEW_COST,
     DEFAULT_TARGET_RECALL,
@@ -48,6 +49,9 @@ class TrainConfig:
     threshold_strategy: str = DEFAULT_THRESHOLD_STRATEGY
     target_recall: float = DEFAULT_TARGET_RECALL
     review_cost: float = DEFAULT_REVIEW_COST
+    chargeback_fee: float = 0.0
+    #: the map fitted on validation after training (:mod:`fraudkeras.metrics.calibration`)
+    calibration: str = DEFAULT_CALIBRATION
 
     def __post_init__(self) -> None:
         check_choice("split", self.split, SPLIT_KINDS)
@@ -66,20 +70,25 @@ class TrainConfig:
             check_int("hidden_units", units, minimum=1)
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
         check_transform(self.features)
-        self.threshold_policy()  # validates the three threshold fields
+        check_choice("calibration", self.calibration, CALIBRATIONS)
+        self.threshold_policy()  # validates the four threshold fields
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> TrainConfig:
         """The config saved in a run's ``config.json`` or checkpoint (other keys,
         such as ``backend``, are ignored; fields added since take their defaults,
-        except ``features``: runs recorded before it existed fed raw inputs)."""
+        except ``features``: runs recorded before it existed fed raw inputs, and
+        ``calibration``: they were not calibrated)."""
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in record.items() if key in known}
         values.setdefault("features", LEGACY_TRANSFORM)
+        values.setdefault("calibration", "none")
         if "hidden_units" in values:
             values["hidden_units"] = tuple(values["hidden_units"])
         return cls(**values)
 
     def threshold_policy(self) -> ThresholdPolicy:
         """How the run picks its decision threshold (see :mod:`fraudkeras.metrics.thresholds`)."""
-        return ThresholdPolicy(self.threshold_strategy, self.target_recall, self.review_cost)
+        return ThresholdPolicy(
+            self.threshold_strategy, self.target_recall, self.review_cost, self.chargeback_fee
+        )

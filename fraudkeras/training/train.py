@@ -23,8 +23,9 @@ from fraudkeras.backends import Group, current
 from fraudkeras.data.class_weights import class_weights
 from fraudkeras.data.streaming import summary as stream_summary
 from fraudkeras.data.tables import Transactions, load_transactions
-from fraudkeras.metrics.classification import evaluate_predictions
+from fraudkeras.metrics.classification import Predictions, evaluate_predictions
 from fraudkeras.runs import checkpoint
+from fraudkeras.runs.calibration import calibrate
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import data_record, stream_data_record
 from fraudkeras.runs.scoring import predictions, streamed_predictions
@@ -204,10 +205,12 @@ def run_training(
         )  # fmt: skip
         train_seconds = time.perf_counter() - started
 
-    if loaded.streamed is not None:
-        holdout = streamed_predictions(model, loaded.streamed)
-    else:
-        holdout = (predictions(model, parts.validation), predictions(model, parts.test))
+    def predict_holdout() -> tuple[Predictions, Predictions]:
+        if loaded.streamed is not None:
+            return streamed_predictions(model, loaded.streamed)
+        return predictions(model, parts.validation), predictions(model, parts.test)
+
+    holdout, calibration = calibrate(model, predict_holdout, config.calibration)
     metrics = {
         "backend": backend.name,
         "split": config.split,
@@ -219,6 +222,7 @@ def run_training(
         "epochs_run": state.epochs_done,
         "best_epoch": state.best_epoch + 1,
         **evaluate_predictions(*holdout, config.threshold_policy()),
+        "calibration": calibration,
     }
     run_dir = output.out or Path.cwd()
     if loaded.streamed is not None:

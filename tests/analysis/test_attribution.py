@@ -20,13 +20,22 @@ from helpers import BACKEND, attributions_under, numpy_time_of_day
 
 
 def numpy_network(model):
-    """The model's logit and its input gradient, in float64 NumPy from its weights
+    """The model's (calibrated) logit and its input gradient, in float64 NumPy from its weights
     (the ``time_of_day`` transform by :func:`helpers.numpy_time_of_day`)."""
     timed, log_amount = model.features != "raw", model.features == "time_of_day_log_amount"
     mean = np.asarray(model.scaler.adapt_mean, np.float64).reshape(-1)
     std = np.maximum(np.sqrt(np.asarray(model.scaler.adapt_variance, np.float64)), 1e-7)
     layers = [(np.asarray(layer.kernel, np.float64), np.asarray(layer.bias, np.float64))
               for layer in [*model.hidden, model.logit]]  # fmt: skip
+    # the calibration map after the logit layer: the model's logit is scale * z + bias
+    scale, shift = (
+        (1.0, 0.0)
+        if model.calibration is None
+        else (
+            float(np.asarray(model.calibration.scale)[0]),
+            float(np.asarray(model.calibration.bias)[0]),
+        )
+    )
 
     def inputs(x: np.ndarray) -> np.ndarray:
         return numpy_time_of_day(x, log_amount)[0] if timed else x
@@ -35,7 +44,7 @@ def numpy_network(model):
         h = (inputs(x) - mean) / std
         for kernel, bias in layers[:-1]:
             h = np.maximum(h @ kernel + bias, 0.0)
-        return (h @ layers[-1][0] + layers[-1][1]).reshape(-1)
+        return scale * (h @ layers[-1][0] + layers[-1][1]).reshape(-1) + shift
 
     def gradient(x: np.ndarray) -> np.ndarray:
         h, masks = (inputs(x) - mean) / std, []
@@ -43,7 +52,7 @@ def numpy_network(model):
             pre = h @ kernel + bias
             masks.append(pre > 0)
             h = np.maximum(pre, 0.0)
-        back = np.broadcast_to(layers[-1][0][:, 0], (len(x), layers[-1][0].shape[0]))
+        back = np.broadcast_to(scale * layers[-1][0][:, 0], (len(x), layers[-1][0].shape[0]))
         for (kernel, _), mask in zip(reversed(layers[:-1]), reversed(masks), strict=True):
             back = (back * mask) @ kernel.T
         back = back / std

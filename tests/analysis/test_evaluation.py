@@ -98,7 +98,7 @@ def test_retune_records_the_new_threshold_everywhere(exported, tmp_path) -> None
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["tuned_threshold"] == metrics["tuned_threshold"]
     assert saved["threshold_policy"] == {"strategy": "recall", "target_recall": 0.8,
-                                         "review_cost": 5.0}  # fmt: skip
+                                         "review_cost": 5.0, "chargeback_fee": 0.0}  # fmt: skip
     assert json.loads((run / "config.json").read_text())["threshold_strategy"] == "recall"
     manifest = json.loads((run / "export" / "manifest.json").read_text())
     assert manifest["thresholds"]["tuned"] == metrics["tuned_threshold"]

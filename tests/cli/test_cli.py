@@ -162,7 +162,7 @@ def test_threshold_command_rechooses_and_records(capsys, trained_run, tmp_path: 
     assert code == 0, err
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["threshold_policy"] == {"strategy": "cost", "target_recall": 0.9,
-                                           "review_cost": 2.5}  # fmt: skip
+                                           "review_cost": 2.5, "chargeback_fee": 0.0}  # fmt: skip
     assert f"threshold {metrics['tuned_threshold']:.6f} (cost, chosen on validation)" in stdout
     assert f"{metrics['test']['at_tuned']['cost']:,.2f}" in stdout
     assert "flag nothing" in stdout and "flag everything" in stdout

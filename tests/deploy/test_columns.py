@@ -45,7 +45,14 @@ def test_ids_and_other_columns_pass_through_in_order(litert, small_frame, tmp_pa
     frame.write_parquet(data)
     result = score(litert, data, out, batch_rows=700, id_column="TransactionID")
     scored = pl.read_parquet(out)
-    assert scored.columns == ["TransactionID", LABEL, "Merchant", "fraud_probability", "is_fraud"]
+    assert scored.columns == [
+        "TransactionID",
+        LABEL,
+        "Merchant",
+        "fraud_probability",
+        "is_fraud",
+        "expected_loss",
+    ]
     assert scored.select("TransactionID", LABEL, "Merchant").equals(
         frame.select("TransactionID", LABEL, "Merchant")
     )
@@ -74,7 +81,7 @@ def test_whole_amounts_in_the_first_rows_of_a_csv(litert, small_frame, tmp_path:
     assert ",29.99\n" in data.read_text()[-2000:]
     score(litert, data, out, batch_rows=4096)
     scored = pl.read_csv(out)
-    assert scored.columns == ["fraud_probability", "is_fraud"]
+    assert scored.columns == ["fraud_probability", "is_fraud", "expected_loss"]
     assert np.allclose(scored["fraud_probability"].to_numpy(), expected(litert, frame), atol=1e-7)
 
 
@@ -86,7 +93,14 @@ def test_keep_chooses_the_columns_and_their_order(litert, small_frame, tmp_path:
             "--keep", "Merchant,V3", "--id-column", "TransactionID"]  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err
     scored = pl.read_csv(out)
-    assert scored.columns == ["TransactionID", "Merchant", "V3", "fraud_probability", "is_fraud"]
+    assert scored.columns == [
+        "TransactionID",
+        "Merchant",
+        "V3",
+        "fraud_probability",
+        "is_fraud",
+        "expected_loss",
+    ]
     assert scored["V3"].to_list() == frame["V3"].to_list()
     assert "labels found" in capsys.readouterr().out  # metrics come from the input, kept or not
     with pytest.raises(DataError, match=r"no column\(s\) Shop, id to keep"):

@@ -17,7 +17,8 @@ from sklearn.metrics import average_precision_score, f1_score, recall_score
 from fraudkeras._core.errors import DataError, OutputError, ParameterError
 from fraudkeras.data.schema import FEATURES, LABEL
 from fraudkeras.deploy.export import FORMATS
-from fraudkeras.deploy.scoring import find_threshold, score
+from fraudkeras.deploy.recorded import find_threshold
+from fraudkeras.deploy.scoring import score
 from helpers import numpy_model_inputs, run_cli
 
 
@@ -42,6 +43,8 @@ def numpy_forward(keras_file: Path, x: np.ndarray) -> np.ndarray:
     for layer in model.hidden:
         h = np.maximum(h @ np.asarray(layer.kernel, np.float64) + np.asarray(layer.bias), 0.0)
     logits = h @ np.asarray(model.logit.kernel, np.float64) + np.asarray(model.logit.bias)
+    if model.calibration is not None:  # the fitted map after the logit
+        logits = logits * np.asarray(model.calibration.scale) + np.asarray(model.calibration.bias)
     return 1 / (1 + np.exp(-logits.ravel()))
 
 
@@ -84,7 +87,12 @@ def test_scores_match_an_independent_reference_and_sklearn(
     result = score(model, small_parquet, out, batch_rows=1000)
 
     scored = pl.read_parquet(out)
-    assert scored.columns == [LABEL, "fraud_probability", "is_fraud"]  # Class passes through
+    assert scored.columns == [
+        LABEL,
+        "fraud_probability",
+        "is_fraud",
+        "expected_loss",
+    ]  # Class passes through
     assert scored[LABEL].to_list() == small_frame[LABEL].to_list()
     expected, tolerance = reference(run, model, features(small_frame))
     assert np.allclose(scored["fraud_probability"].to_numpy(), expected, rtol=0, atol=tolerance)

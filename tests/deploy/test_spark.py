@@ -62,7 +62,7 @@ def test_spark_equals_local_score_row_for_row(spark, exported, table, tmp_path, 
 
     df = spark.read.parquet(str(data)).repartition(3)  # several tasks, rows shuffled
     scored = fraudkeras.spark.score(df, model)
-    assert scored.columns == [*frame.columns, "fraud_probability", "is_fraud"]
+    assert scored.columns == [*frame.columns, "fraud_probability", "is_fraud", "expected_loss"]
     assert dict(scored.dtypes)["fraud_probability"] == "double"
     result = to_polars(scored)
     assert result.height == frame.height
@@ -96,7 +96,7 @@ def test_cli_engine_spark_writes_what_local_score_writes(spark, exported, table,
     spark_out = pl.read_parquet(sorted(out.glob("*.parquet"))).sort(ID)
     local_out = pl.read_parquet(tmp_path / "local.parquet").sort(ID)
     assert spark_out.columns == local_out.columns == [ID, LABEL, "Merchant", "fraud_probability",
-                                                      "is_fraud"]  # fmt: skip
+                                                      "is_fraud", "expected_loss"]  # fmt: skip
     assert np.allclose(spark_out["fraud_probability"], local_out["fraud_probability"], atol=1e-6)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["local.parquet", "scored.parquet"]
 
@@ -145,8 +145,8 @@ def test_an_empty_table_gives_an_empty_output_with_the_schema(spark, exported, t
     df = spark.read.parquet(str(data))
     scored = fraudkeras.spark.score(df, exported[0] / "export" / FORMATS["onnx"], threshold=0.3)
     assert scored.count() == 0
-    assert scored.columns == [*frame.columns, "fraud_probability", "is_fraud"]
-    assert [t for _, t in scored.dtypes][-2:] == ["double", "tinyint"]
+    assert scored.columns == [*frame.columns, "fraud_probability", "is_fraud", "expected_loss"]
+    assert [t for _, t in scored.dtypes][-3:] == ["double", "tinyint", "double"]
     assert FEATURES[0] in scored.columns
 
 

@@ -127,7 +127,7 @@ class Servicer(pb_grpc.GRPCInferenceServiceServicer):
         response.parameters["threshold"].double_param = chosen
         raw = {PROBABILITY: probabilities.astype("<f4").tobytes(), FLAG: flags.tobytes()}
         for name in names:
-            datatype = "FP32" if name == PROBABILITY else "BOOL"
+            datatype = "BOOL" if name == FLAG else "FP32"
             response.outputs.add(name=name, datatype=datatype, shape=[len(features)])
             response.raw_output_contents.append(raw[name])
         return response

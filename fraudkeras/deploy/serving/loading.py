@@ -23,7 +23,9 @@ from fraudkeras._core.errors import ModelFileError
 from fraudkeras.data.schema import N_FEATURES
 from fraudkeras.deploy.artifacts import Artifact, open_artifact
 from fraudkeras.deploy.formats import BY_NAME, RUNTIME_OF_SUFFIX
+from fraudkeras.deploy.recorded import find_decision
 from fraudkeras.deploy.serving.settings import DEFAULT_ARTIFACT
+from fraudkeras.metrics.decisions import Decision
 from fraudkeras.runs import layout
 from fraudkeras.runs.layout import EXPORT_DIR, MANIFEST_FILE
 
@@ -42,6 +44,8 @@ class ServedModel:
     threshold: float
     threshold_source: str
     source: Path
+    #: the run's decision (its expected-cost rule, or flag at ``threshold``)
+    decision: Decision = field(default_factory=Decision)
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -105,13 +109,6 @@ def _export(run: Path, kind: str) -> None:
     export(run, (kind,))
 
 
-def threshold_for(artifact_path: Path) -> tuple[float, str]:
-    """The run's tuned threshold, from the manifest or metrics beside the artifact."""
-    from fraudkeras.deploy.recorded import find_threshold
-
-    return find_threshold(artifact_path)
-
-
 def load_version(
     path: Path, version: int, kind: str = DEFAULT_ARTIFACT, threshold: float | None = None
 ) -> ServedModel:
@@ -124,8 +121,8 @@ def load_version(
         use_backend(configured if configured in BACKENDS else DEFAULT_BACKEND)
     artifact = open_artifact(target)
     verify(artifact, target)
-    chosen, source = (threshold, "given") if threshold is not None else threshold_for(target)
-    return ServedModel(version, artifact, chosen, source, target)
+    decision, source = find_decision(target, threshold)
+    return ServedModel(version, artifact, decision.threshold, source, target, decision)
 
 
 def verify(artifact: Artifact, path: Path) -> None:

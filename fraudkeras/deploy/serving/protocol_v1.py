@@ -40,7 +40,7 @@ from fraudkeras.deploy.serving.payloads import (
 from fraudkeras.deploy.serving.state import ServerState, decisions
 
 SIGNATURES = ("serving_default", "serve", "")
-PROBABILITY, FLAG = "fraud_probability", "is_fraud"
+PROBABILITY, FLAG, EXPECTED_LOSS = "fraud_probability", "is_fraud", "expected_loss"
 _PATH = re.compile(
     r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?P<rest>:predict|/metadata)?$"
 )
@@ -143,6 +143,7 @@ def metadata(name: str, version: int) -> dict[str, Any]:
         "outputs": {
             PROBABILITY: _tensor("StatefulPartitionedCall:0", "DT_FLOAT", [-1]),
             FLAG: _tensor("StatefulPartitionedCall:1", "DT_BOOL", [-1]),
+            EXPECTED_LOSS: _tensor("StatefulPartitionedCall:2", "DT_FLOAT", [-1]),
         },
         "method_name": "tensorflow/serving/predict",
         "defaults": {},

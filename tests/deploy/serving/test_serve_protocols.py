@@ -52,7 +52,7 @@ def test_v1_status_and_metadata(server) -> None:
     metadata = httpx.get(f"{server.url}/v1/models/fraud/metadata").json()
     signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert list(signature["inputs"]) == ["transactions"]
-    assert set(signature["outputs"]) == {"fraud_probability", "is_fraud"}
+    assert set(signature["outputs"]) == {"fraud_probability", "is_fraud", "expected_loss"}
     assert httpx.get(f"{server.url}/v1/models/fraud/versions/7").status_code == 404
 
 
