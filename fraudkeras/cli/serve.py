@@ -28,7 +28,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
     serve.add_argument("--port", type=int, default=8080, help="REST port")
     serve.add_argument("--grpc-port", type=int, default=8081, help="V2 gRPC port (0: none)")
     serve.add_argument("--workers", type=int, default=1, help="server processes")
-    serve.add_argument("--threshold", type=float, help="flag p >= T (default: the run's tuned)")
+    serve.add_argument("--threshold", type=float, help="flag p >= T (default: the run's decision)")
     serve.add_argument(
         "--artifact", choices=ARTIFACT_CHOICES, default="litert",
         help="which export of a run folder to serve (default: %(default)s, float32 LiteRT)",

@@ -29,14 +29,14 @@ from fraudkeras._core.provenance import package_version
 from fraudkeras.data.schema import N_FEATURES
 from fraudkeras.deploy.serving.errors import RequestError
 from fraudkeras.deploy.serving.payloads import MAX_BODY_BYTES, checked, threshold_parameter
-from fraudkeras.deploy.serving.state import InferenceTimeout, ServerState, decisions
+from fraudkeras.deploy.serving.state import InferenceTimeout, ServerState, decide
 from fraudkeras.deploy.serving.v2 import (
     EXTENSIONS,
-    FLAG,
-    PROBABILITY,
+    OUTPUT_TYPES,
     SERVER_NAME,
     check_input,
     model_metadata,
+    output_values,
     requested_outputs,
 )
 
@@ -120,16 +120,18 @@ class Servicer(pb_grpc.GRPCInferenceServiceServicer):
         except FutureTimeout:
             future.cancel()
             raise InferenceTimeout(self.state.inference_timeout) from None
-        flags, chosen = decisions(model, probabilities, threshold)
+        decided = decide(model, features, probabilities, threshold)
         response = pb.ModelInferResponse(
             model_name=self.state.name, model_version=str(model.version), id=request.id
         )
-        response.parameters["threshold"].double_param = chosen
-        raw = {PROBABILITY: probabilities.astype("<f4").tobytes(), FLAG: flags.tobytes()}
+        response.parameters["threshold"].double_param = decided.threshold
+        values = output_values(decided)
         for name in names:
-            datatype = "BOOL" if name == FLAG else "FP32"
+            datatype, dtype = OUTPUT_TYPES[name]
             response.outputs.add(name=name, datatype=datatype, shape=[len(features)])
-            response.raw_output_contents.append(raw[name])
+            response.raw_output_contents.append(
+                np.ascontiguousarray(values[name], dtype=dtype).tobytes()
+            )
         return response
 
 

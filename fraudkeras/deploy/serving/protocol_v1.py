@@ -3,11 +3,13 @@
 ``POST /v1/models/{name}[/versions/{v}]:predict`` takes ``instances`` (row format:
 each row 30 numbers in FEATURES order, an object keyed by feature name, or TF
 Serving's ``{"transactions": [...]}``) or ``inputs`` (columnar: a list of rows,
-``{"transactions": rows}`` or one list per feature name). The signature has two
-outputs, so, as TF Serving does for a multi-output signature, row requests get
-``predictions`` as one object per row and columnar requests get ``outputs`` as one
-list per output. ``GET /v1/models/{name}`` is the version status and
-``GET /v1/models/{name}/metadata`` the signature.
+``{"transactions": rows}`` or one list per feature name). The signature has three
+outputs (``fraud_probability``, ``is_fraud`` by the run's decision and
+``expected_loss``, ``p x (Amount + chargeback fee)``), so, as TF Serving does for
+a multi-output signature, row requests get ``predictions`` as one object per row
+and columnar requests get ``outputs`` as one list per output.
+``GET /v1/models/{name}`` is the version status and ``GET /v1/models/{name}/metadata``
+the signature.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from fraudkeras.deploy.serving.payloads import (
     parse_json,
     to_matrix,
 )
-from fraudkeras.deploy.serving.state import ServerState, decisions
+from fraudkeras.deploy.serving.state import ServerState, decide
 
 SIGNATURES = ("serving_default", "serve", "")
 PROBABILITY, FLAG, EXPECTED_LOSS = "fraud_probability", "is_fraud", "expected_loss"
@@ -76,11 +78,15 @@ async def predict(state: ServerState, request: Request, name: str, version: str 
     model = state.model(name, version)
     rows, features = await parse(await read_body(request), _features)
     probabilities = await probabilities_for(state, model, features)
-    flags, _ = decisions(model, probabilities, None)
+    decided = decide(model, features, probabilities, None)
+    flags, losses = decided.flags, decided.expected_loss
     if rows:
-        pairs = zip(probabilities.tolist(), flags.tolist(), strict=True)
-        return json_response({"predictions": [{PROBABILITY: p, FLAG: f} for p, f in pairs]})
-    return json_response({"outputs": {PROBABILITY: probabilities, FLAG: flags}})
+        each = zip(probabilities.tolist(), flags.tolist(), losses.tolist(), strict=True)
+        answers = [{PROBABILITY: p, FLAG: f, EXPECTED_LOSS: e} for p, f, e in each]
+        return json_response({"predictions": answers})
+    return json_response(
+        {"outputs": {PROBABILITY: probabilities, FLAG: flags, EXPECTED_LOSS: losses}}
+    )
 
 
 def _features(content: bytes) -> tuple[bool, np.ndarray]:

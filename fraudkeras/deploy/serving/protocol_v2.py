@@ -16,7 +16,7 @@ from fraudkeras.deploy.serving.endpoints import (
     read_body,
 )
 from fraudkeras.deploy.serving.loading import ServedModel
-from fraudkeras.deploy.serving.state import ServerState, decisions
+from fraudkeras.deploy.serving.state import ServerState, decide
 
 
 def _parse(body: bytes, header_length: str | None) -> v2.InferRequest:
@@ -71,8 +71,8 @@ def routes(state: ServerState) -> list[Route]:
 async def infer(state: ServerState, model: ServedModel, request: v2.InferRequest) -> Response:
     """A checked V2 request answered, as JSON or JSON + binary tensor data."""
     probabilities = await probabilities_for(state, model, request.features)
-    flags, chosen = decisions(model, probabilities, request.threshold)
-    body, header_length = v2.answer(state.name, model, request, probabilities, flags, chosen)
+    decided = decide(model, request.features, probabilities, request.threshold)
+    body, header_length = v2.answer(state.name, model, request, decided)
     if header_length is None:
         return Response(body, media_type="application/json")
     return Response(

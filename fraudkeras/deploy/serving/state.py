@@ -9,11 +9,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fraudkeras.data.schema import FEATURES
 from fraudkeras.deploy.serving.batching import Batcher
 from fraudkeras.deploy.serving.errors import RequestError
 from fraudkeras.deploy.serving.loading import ServedModel
 from fraudkeras.deploy.serving.metrics import ServingMetrics
 from fraudkeras.deploy.serving.repository import ModelRepository
+from fraudkeras.metrics.decisions import Decision
+
+#: the column of the features that holds each transaction's Amount
+AMOUNT = FEATURES.index("Amount")
 
 
 class InferenceTimeout(RequestError):
@@ -63,9 +68,27 @@ class ServerState:
         return self.batcher.submit(model, features)
 
 
-def decisions(
-    model: ServedModel, probabilities: np.ndarray, threshold: float | None
-) -> tuple[np.ndarray, float]:
-    """Flags at ``threshold`` (default: the model's), and that threshold."""
-    chosen = model.threshold if threshold is None else threshold
-    return probabilities >= chosen, chosen
+@dataclass(frozen=True)
+class Decided:
+    """What every protocol answers for a batch of transactions, one value a row."""
+
+    probabilities: np.ndarray  #: float32
+    flags: np.ndarray  #: bool
+    expected_loss: np.ndarray  #: float32, ``p x (Amount + chargeback fee)``
+    threshold: float  #: the request's threshold, or the model's
+
+
+def decide(
+    model: ServedModel, features: np.ndarray, probabilities: np.ndarray, threshold: float | None
+) -> Decided:
+    """Flags by the model's decision (its expected-cost rule needs each row's
+    Amount), or ``p >= threshold`` when the request gives one; and each row's
+    expected loss, priced by the model's decision whatever flagged it."""
+    amounts = features[:, AMOUNT]
+    rule = model.decision if threshold is None else Decision("threshold", threshold)
+    return Decided(
+        probabilities,
+        rule.flags(probabilities, amounts),
+        model.decision.expected_loss(probabilities, amounts).astype(np.float32),
+        model.threshold if threshold is None else threshold,
+    )

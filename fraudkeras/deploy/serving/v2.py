@@ -2,9 +2,10 @@
 checks, JSON and binary tensor data, answers. REST (Starlette) and gRPC are thin
 front ends over this module.
 
-One input, ``transactions`` (FP32, shape [n, 30], FEATURES order); two outputs,
-``fraud_probability`` (FP32, [n]) and ``is_fraud`` (BOOL, [n], at the run's tuned
-threshold, or ``parameters.threshold`` of the request).
+One input, ``transactions`` (FP32, shape [n, 30], FEATURES order); three outputs,
+``fraud_probability`` (FP32, [n]), ``is_fraud`` (BOOL, [n], by the run's decision,
+or at ``parameters.threshold`` of the request) and ``expected_loss`` (FP32, [n],
+``p x (Amount + chargeback fee)``).
 
 The binary tensor data extension (what tritonclient's HTTP client sends by
 default): the body is a JSON header of ``Inference-Header-Content-Length`` bytes,
@@ -35,14 +36,16 @@ from fraudkeras.deploy.serving.payloads import (
     parse_json,
     threshold_parameter,
 )
+from fraudkeras.deploy.serving.state import Decided
 
-PROBABILITY, FLAG = "fraud_probability", "is_fraud"
-OUTPUTS = (PROBABILITY, FLAG)
+PROBABILITY, FLAG, EXPECTED_LOSS = "fraud_probability", "is_fraud", "expected_loss"
+OUTPUTS = (PROBABILITY, FLAG, EXPECTED_LOSS)
 DATATYPE = "FP32"
 SERVER_NAME = "fraudkeras"
 EXTENSIONS = ["binary_tensor_data"]
 HEADER_LENGTH = "inference-header-content-length"
-_OUTPUT_TYPES = {PROBABILITY: ("FP32", "<f4"), FLAG: ("BOOL", "?")}
+#: each output's V2 datatype and the NumPy dtype of its raw bytes
+OUTPUT_TYPES = {PROBABILITY: ("FP32", "<f4"), FLAG: ("BOOL", "?"), EXPECTED_LOSS: ("FP32", "<f4")}
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,8 @@ def model_metadata(name: str, model: ServedModel) -> dict[str, Any]:
         "platform": f"fraudkeras_{model.artifact.kind}",
         "inputs": [{"name": INPUT_NAME, "datatype": DATATYPE, "shape": [-1, N_FEATURES]}],
         "outputs": [
-            {"name": PROBABILITY, "datatype": "FP32", "shape": [-1]},
-            {"name": FLAG, "datatype": "BOOL", "shape": [-1]},
+            {"name": name, "datatype": datatype, "shape": [-1]}
+            for name, (datatype, _) in OUTPUT_TYPES.items()
         ],
     }
 
@@ -91,7 +94,7 @@ def requested_outputs(names: list[str]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in OUTPUTS]
     if unknown:
         raise RequestError(f"unknown output(s) {', '.join(map(repr, unknown))}; this model has "
-                           f"{PROBABILITY!r} and {FLAG!r}")  # fmt: skip
+                           f"{PROBABILITY!r}, {FLAG!r} and {EXPECTED_LOSS!r}")  # fmt: skip
     return tuple(names) or OUTPUTS
 
 
@@ -181,16 +184,24 @@ def _flag(parameters: dict[str, Any], key: str, where: str) -> bool:
     return value
 
 
+def output_values(decided: Decided) -> dict[str, np.ndarray]:
+    """Each output's values, by output name."""
+    return {
+        PROBABILITY: decided.probabilities,
+        FLAG: decided.flags,
+        EXPECTED_LOSS: decided.expected_loss,
+    }
+
+
 def answer(
-    name: str, model: ServedModel, request: InferRequest, probabilities: np.ndarray,
-    flags: np.ndarray, threshold: float,
-) -> tuple[bytes, int | None]:  # fmt: skip
+    name: str, model: ServedModel, request: InferRequest, decided: Decided
+) -> tuple[bytes, int | None]:
     """The response body, and the length of its JSON header when binary data follows."""
-    count = len(probabilities)
-    values = {PROBABILITY: probabilities, FLAG: flags}
+    count = len(decided.probabilities)
+    values = output_values(decided)
     tensors, raw = [], []
     for output in request.outputs:
-        datatype, dtype = _OUTPUT_TYPES[output]
+        datatype, dtype = OUTPUT_TYPES[output]
         tensor: dict[str, Any] = {"name": output, "datatype": datatype, "shape": [count]}
         if output in request.binary:
             content = np.ascontiguousarray(values[output], dtype=dtype).tobytes()
@@ -202,7 +213,7 @@ def answer(
     payload: dict[str, Any] = {
         "model_name": name,
         "model_version": str(model.version),
-        "parameters": {"threshold": threshold},
+        "parameters": {"threshold": decided.threshold},
         "outputs": tensors,
     }
     if request.id is not None:

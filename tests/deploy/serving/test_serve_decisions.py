@@ -72,3 +72,40 @@ def test_grpc_answer_carries_expected_loss(expected_cost_server, rows) -> None:
     given.set_data_from_numpy(x)
     result = client.infer("fraud", [given])
     check(result.as_numpy("expected_loss"), result.as_numpy("is_fraud"), rows)
+
+
+def test_v1_columnar_answer_carries_expected_loss(expected_cost_server, rows) -> None:
+    x = rows[0]
+    url = f"{expected_cost_server.url}/v1/models/fraud:predict"
+    outputs = httpx.post(url, json={"inputs": {"transactions": x.tolist()}}).json()["outputs"]
+    check(outputs["expected_loss"], outputs["is_fraud"], rows)
+
+
+def test_v2_binary_tensors_carry_expected_loss(expected_cost_server, rows) -> None:
+    httpclient = pytest.importorskip("tritonclient.http", reason="needs tritonclient[http]")
+    x, p = rows[0], rows[1]
+    client = httpclient.InferenceServerClient(f"127.0.0.1:{expected_cost_server.port}")
+    outputs = [o["name"] for o in client.get_model_metadata("fraud")["outputs"]]
+    assert outputs == ["fraud_probability", "is_fraud", "expected_loss"]
+    given = httpclient.InferInput("transactions", list(x.shape), "FP32")
+    given.set_data_from_numpy(x)  # binary both ways: the client's default
+    result = client.infer("fraud", [given])
+    losses = result.as_numpy("expected_loss")
+    assert losses.dtype == np.float32 and losses.shape == (len(x),)
+    check(losses, result.as_numpy("is_fraud"), rows)
+    # a request's threshold replaces the rule; the expected loss stays the model's
+    given_threshold = float(np.median(p))
+    override = client.infer("fraud", [given], parameters={"threshold": given_threshold})
+    flagged = override.as_numpy("is_fraud")
+    clear = np.abs(p - given_threshold) > 1e-5
+    assert np.array_equal(flagged[clear], (p >= given_threshold)[clear])
+    kept = override.as_numpy("expected_loss").astype(np.float64)
+    assert np.allclose(kept, rows[2], rtol=1e-4, atol=TOLERANCE)
+
+
+def test_grpc_metadata_lists_expected_loss(expected_cost_server) -> None:
+    import tritonclient.grpc as triton
+
+    client = triton.InferenceServerClient(f"127.0.0.1:{expected_cost_server.grpc_port}")
+    metadata = client.get_model_metadata("fraud", as_json=True)
+    assert metadata["outputs"][2] == {"name": "expected_loss", "datatype": "FP32", "shape": ["-1"]}
