@@ -1,10 +1,12 @@
 """Opening and running a model in any of the forms fraudkeras writes: a ``.keras``
 file, a SavedModel folder, a LiteRT ``.tflite`` file or an ``.onnx`` file.
 
-Every artifact answers the same question the same way: raw transactions (float32,
-columns in :data:`fraudkeras.data.schema.FEATURES` order) in, fraud probabilities (a
-flat float64 array) out. Export verification and ``fraudkeras score`` both go
-through here, so a file is checked exactly the way it will be used.
+Every artifact answers the same question the same way: raw transactions in, fraud
+probabilities (a flat float64 array) out. Transactions are a DataFrame or a dict of
+columns, matched by name, or an array in :data:`fraudkeras.data.schema.FEATURES`
+order (:mod:`fraudkeras.data.feature_matrix`). Export verification and
+``fraudkeras score`` both go through here, so a file is checked exactly the way it
+will be used.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from fraudkeras._core.backend import is_installed
-from fraudkeras._core.errors import BackendError, DataError, ModelFileError, first_line
+from fraudkeras._core.errors import BackendError, ModelFileError, first_line
 from fraudkeras._core.quiet import c_output_silenced
+from fraudkeras.data.feature_matrix import feature_matrix
 from fraudkeras.data.schema import N_FEATURES
 
 SIGNATURE, INPUT_NAME, OUTPUT_NAME = "serve", "transactions", "fraud_probability"
@@ -35,8 +38,8 @@ class Artifact(Protocol):
     kind: str
     path: Path
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """Fraud probabilities for raw ``features`` (n x 30), as a flat float64 array."""
+    def predict(self, features: Any) -> np.ndarray:
+        """Fraud probabilities for raw ``features`` (a table or n x 30), flat float64."""
         ...
 
 
@@ -76,11 +79,9 @@ def open_artifact(path: str | os.PathLike[str]) -> Artifact:
     return OnnxArtifact(path)
 
 
-def _as_input(features: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(features, dtype=np.float32)
-    if x.ndim != 2 or x.shape[1] != N_FEATURES:
-        raise DataError(f"features: expected shape (n, {N_FEATURES}), got {x.shape}")
-    return x
+def _as_input(features: Any) -> np.ndarray:
+    """Frames and dicts by column name, arrays in FEATURES order (one rule for all kinds)."""
+    return feature_matrix(features)
 
 
 class KerasArtifact:
@@ -94,7 +95,7 @@ class KerasArtifact:
         self.path = path
         self.model = load_model(path)
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features: Any) -> np.ndarray:
         from fraudkeras.modeling.model import fraud_probabilities
 
         return fraud_probabilities(self.model, _as_input(features))
@@ -122,7 +123,7 @@ class SavedModelArtifact:
         self._loaded = loaded  # the signature needs its owner kept alive
         self._tf = tf
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features: Any) -> np.ndarray:
         inputs = self._tf.constant(_as_input(features))
         result = self._serve(**{INPUT_NAME: inputs})[OUTPUT_NAME]
         return np.asarray(result.numpy(), dtype=np.float64).ravel()
@@ -152,7 +153,7 @@ class LiteRTArtifact:
         self._input, self._output = source["index"], result["index"]
         self._rows = -1
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features: Any) -> np.ndarray:
         x = _as_input(features)
         if len(x) != self._rows:  # resizing re-plans the graph: only when the size changes
             self._interpreter.resize_tensor_input(self._input, [len(x), N_FEATURES])
@@ -185,6 +186,6 @@ class OnnxArtifact:
         (source,) = self._session.get_inputs()
         self._input = source.name
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features: Any) -> np.ndarray:
         (result,) = self._session.run(None, {self._input: _as_input(features)})
         return np.asarray(result, dtype=np.float64).ravel()

@@ -17,6 +17,7 @@ from fraudkeras.data.schema import N_FEATURES
 from fraudkeras.modeling import features as transforms
 from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
 from fraudkeras.modeling.loss import weighted_bce_rows, weighted_binary_crossentropy
+from fraudkeras.modeling.portable import PortableModel
 from fraudkeras.modeling.train_steps import steps_for_backend
 
 PREDICT_BATCH_SIZE = 8192
@@ -28,7 +29,7 @@ _STEPS = steps_for_backend(keras.backend.backend())
 
 
 @keras.saving.register_keras_serializable(package="fraudkeras")
-class FraudMLP(keras.Model):
+class FraudMLP(PortableModel):
     """Raw transaction (30 features) -> fraud probability.
 
     The input transform (:mod:`fraudkeras.modeling.features`, named by
