@@ -8,7 +8,8 @@
   configuration, and a model trained with ``steps_per_execution > 1`` (JAX,
   TensorFlow) would make Keras's PyTorch trainer refuse every ``predict``,
   ``evaluate`` and ``fit`` after loading. ``compile`` (and so compiling from a
-  saved configuration) lowers it to what this backend runs.
+  saved configuration) lowers it to what this backend runs; a saved
+  ``jit_compile`` is the saving backend's choice, and is chosen again here.
 """
 
 from __future__ import annotations
@@ -79,7 +80,13 @@ class PortableModel(keras.Model):
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
         """Keras's own, which skips a model that overrides ``compile``; this one
-        compiles through :meth:`compile` (and its backend limit)."""
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        compiles through :meth:`compile` (and its backend limit). A saved
+        ``jit_compile=True`` is what ``"auto"`` resolved to on the saving backend
+        (JAX, TensorFlow); it is ``"auto"`` again here, so PyTorch does not
+        ``torch.compile`` every step of a model that never asked for it."""
+        config = keras.saving.deserialize_keras_object(config)
+        if config.get("jit_compile") is True:
+            config["jit_compile"] = "auto"
+        self.compile(**config)
         if getattr(self, "optimizer", None) is not None and self.built:
             self.optimizer.build(self.trainable_variables)
