@@ -25,6 +25,7 @@ from fraudkeras.cli import (
     evaluate,
     explain,
     export,
+    parity,
     report,
     score,
     serve,
@@ -36,7 +37,7 @@ from fraudkeras.cli.options import Parser, with_flags
 log = logging.getLogger("fraudkeras")
 EXIT_INTERRUPTED = 130
 COMMANDS: tuple[ModuleType, ...] = (
-    train, evaluate, export, score, compare, threshold, explain, report, drift, serve,
+    train, evaluate, export, score, compare, parity, threshold, explain, report, drift, serve,
 )  # fmt: skip
 
 
