@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,9 @@ def atomic_dir(target: Path, *, force: bool = False) -> Iterator[Path]:
     target = Path(target)
     check_output_dir(target, force=force)
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    remove_abandoned_scratch(target)
+    prefix = f".{target.name}.partial-{os.getpid()}-"
+    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=prefix))
     try:
         yield scratch
         _default_mode(scratch, 0o777)
@@ -115,6 +118,39 @@ def atomic_dir(target: Path, *, force: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+
+
+#: a scratch folder of a process that left no pid in its name (older versions) is
+#: abandoned once it has not changed for this long
+ABANDONED_AFTER_S = 24 * 3600
+
+
+def remove_abandoned_scratch(target: Path) -> None:
+    """Remove ``target``'s scratch siblings whose process is gone: a killed
+    :func:`atomic_dir` (SIGKILL allows no clean-up) leaves its ``.partial-PID-*``
+    folder behind. A live process's scratch (its pid still running here) is kept."""
+    for stale in target.parent.glob(f".{target.name}.partial-*"):
+        owner = stale.name.removeprefix(f".{target.name}.partial-").split("-")[0]
+        if owner.isdigit():
+            if _running(int(owner)):
+                continue
+        else:
+            try:
+                if time.time() - stale.stat().st_mtime < ABANDONED_AFTER_S:
+                    continue
+            except OSError:
+                continue
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def remove_stale_scratch(target: Path) -> None:

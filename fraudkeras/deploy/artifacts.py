@@ -107,13 +107,15 @@ class SavedModelArtifact:
     kind = "saved_model"
 
     def __init__(self, path: Path) -> None:
-        import tensorflow as tf
+        with c_output_silenced():  # TensorFlow's C++ start-up lines (oneDNN, CPU features)
+            import tensorflow as tf
 
         self.path = path
         if not (path / "saved_model.pb").is_file():
             raise ModelFileError(f"{path}: not a SavedModel folder (no saved_model.pb)")
         try:
-            loaded = tf.saved_model.load(str(path))
+            with c_output_silenced():
+                loaded = tf.saved_model.load(str(path))
             self._serve = loaded.signatures[SIGNATURE]
         except KeyError:
             raise ModelFileError(f"{path}: SavedModel has no {SIGNATURE!r} signature") from None

@@ -39,8 +39,10 @@ from fraudkeras.deploy.columns import (
     duplicates_message,
     plan_columns,
 )
+from fraudkeras.deploy.export import FORMATS
 from fraudkeras.deploy.recorded import find_threshold, review_cost_beside
 from fraudkeras.metrics.classification import at_threshold, ranking_metrics
+from fraudkeras.runs.layout import EXPORT_DIR, MANIFEST_FILE, MODEL_FILE
 
 log = logging.getLogger("fraudkeras")
 
@@ -63,6 +65,39 @@ class ScoreResult:
     threshold_source: str
     out: Path
     metrics: dict[str, Any] | None = field(default=None)
+    #: the artifact that scored (a run or export folder's chosen file)
+    model: Path | None = None
+
+
+#: what a run or export folder is scored with, first found first: the float32 LiteRT
+#: (the served artifact: no Keras or backend needed), then ONNX, then SavedModel
+FOLDER_ARTIFACTS = ("litert", "onnx", "saved_model")
+
+
+def resolve_model(path: Path) -> Path:
+    """The artifact a ``--model`` path means: a file or SavedModel folder as it is;
+    a run folder's exported float32 LiteRT when it was exported, else its ``.keras``;
+    an export folder's float32 LiteRT (else ONNX, else SavedModel)."""
+    if not path.is_dir() or (path / "saved_model.pb").is_file():
+        return path
+    if (path / MODEL_FILE).is_file():  # a run folder
+        exported = path / EXPORT_DIR
+        return _exported_artifact(exported) if exported.is_dir() else path / MODEL_FILE
+    if (path / MANIFEST_FILE).is_file():
+        return _exported_artifact(path)
+    raise ModelFileError(
+        f"{path}: not a model: expected a run folder (with {MODEL_FILE}), an export folder "
+        f"(with {MANIFEST_FILE}), a SavedModel folder or a .keras, .tflite or .onnx file"
+    )
+
+
+def _exported_artifact(folder: Path) -> Path:
+    for name in FOLDER_ARTIFACTS:
+        if (folder / FORMATS[name]).exists():
+            return folder / FORMATS[name]
+    raise ModelFileError(
+        f"{folder}: holds none of {', '.join(FORMATS[n] for n in FOLDER_ARTIFACTS)}"
+    )
 
 
 def score(
@@ -78,8 +113,8 @@ def score(
 ) -> ScoreResult:
     """Score ``data`` (a CSV or Parquet file, or in memory a pandas or polars
     DataFrame or a dict of columns) with ``model`` (``.keras``, SavedModel folder,
-    ``.tflite`` or ``.onnx``) and write its other columns beside ``fraud_probability``
-    and ``is_fraud``.
+    ``.tflite`` or ``.onnx``, or a run or export folder: :func:`resolve_model`) and
+    write its other columns beside ``fraud_probability`` and ``is_fraud``.
 
     The 30 features are found by name in any order. Every other column passes
     through unchanged and in order, or only ``keep``'s. ``id_column``, when
@@ -89,7 +124,7 @@ def score(
     ``Class`` column is not used for scoring; its metrics are returned.
     """
     in_memory = is_table(data)
-    model_path, out_path = Path(model), Path(out)
+    model_path, out_path = resolve_model(Path(model)), Path(out)
     data_path = IN_MEMORY if in_memory else Path(data)
     batch_rows = check_int("batch_rows", batch_rows, minimum=1)
     if threshold is not None:
@@ -120,7 +155,7 @@ def score(
         metrics = label_metrics(labels, p, chosen, amounts, review_cost_beside(model_path))
     return ScoreResult(
         rows=len(p), flagged=int(flags.sum()), threshold=chosen,
-        threshold_source=chosen_source, out=out_path, metrics=metrics,
+        threshold_source=chosen_source, out=out_path, metrics=metrics, model=model_path,
     )  # fmt: skip
 
 
