@@ -21,6 +21,10 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
         parents=[common],
         help="train an independent run under every backend and compare them "
         "(for backend agreement on the same inputs, see parity)",
+        description="Train an independent run under every backend (same data, split and "
+        "seed, but each backend draws its own initial weights and shuffles, so metrics "
+        "differ by seed noise), cross-load the models and compare. To check that the "
+        "backends compute the same training, run `fraudkeras parity`.",
     )
     parser.add_argument(
         "--data", default="auto",
