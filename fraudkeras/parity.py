@@ -104,7 +104,8 @@ def parity(
     with tempfile.TemporaryDirectory(prefix="fraudkeras-parity-") as scratch:
         folder = Path(keep) if keep is not None else Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        run_job(backends[0], "parity-prepare", str(data), folder, steps, batch_size, seed)
+        run_job(backends[0], "parity-prepare", str(data), folder, str(steps), str(batch_size),
+                str(seed))  # fmt: skip
         results, seconds = {}, {}
         for backend in dict.fromkeys(backends):
             out = folder / f"{backend}.npz"
