@@ -72,10 +72,9 @@ class PortableModel(keras.Model):
         return super().fit(model_input(x), labels_input(y), *args, **kwargs)
 
     def compile(self, *args: Any, **kwargs: Any) -> None:
-        if "steps_per_execution" in kwargs:
-            kwargs["steps_per_execution"] = steps_per_execution_allowed(
-                int(kwargs["steps_per_execution"])
-            )
+        wanted = kwargs.get("steps_per_execution")
+        if isinstance(wanted, int) and not isinstance(wanted, bool):
+            kwargs["steps_per_execution"] = steps_per_execution_allowed(wanted)
         super().compile(*args, **kwargs)
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
