@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fraudkeras._core.errors import ModelFileError, OutputError
+from fraudkeras._core.errors import FraudKerasError, ModelFileError, OutputError, first_line
 
 
 @contextlib.contextmanager
@@ -21,17 +21,31 @@ def atomic_file(target: Path) -> Iterator[Path]:
     """Yield a scratch path beside ``target``; on success it replaces ``target``,
     so a crash never leaves half a file. The scratch file goes in every case."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
+    with write_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(handle)
     scratch = Path(name)
     try:
-        yield scratch
-        _default_mode(scratch, 0o666)
-        os.replace(scratch, target)
+        with write_errors(target):
+            yield scratch
+            _default_mode(scratch, 0o666)
+            os.replace(scratch, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             scratch.unlink()
+
+
+@contextlib.contextmanager
+def write_errors(target: Path) -> Iterator[None]:
+    """An operating-system error while writing ``target`` (a full disk, a read-only
+    folder) as an :class:`OutputError` naming it: the input is not to blame."""
+    try:
+        yield
+    except OSError as error:
+        if isinstance(error, FraudKerasError):
+            raise
+        raise OutputError(f"{target}: cannot write ({first_line(error)})") from error
 
 
 def _default_mode(path: Path, full: int) -> None:
@@ -101,20 +115,22 @@ def atomic_dir(target: Path, *, force: bool = False) -> Iterator[Path]:
     """
     target = Path(target)
     check_output_dir(target, force=force)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned_scratch(target)
-    prefix = f".{target.name}.partial-{os.getpid()}-"
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=prefix))
+    with write_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned_scratch(target)
+        prefix = f".{target.name}.partial-{os.getpid()}-"
+        scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=prefix))
     try:
-        yield scratch
-        _default_mode(scratch, 0o777)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-            os.replace(target, retired / target.name)
-            os.replace(scratch, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(scratch, target)
+        with write_errors(target):
+            yield scratch
+            _default_mode(scratch, 0o777)
+            if target.exists():
+                retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+                os.replace(target, retired / target.name)
+                os.replace(scratch, target)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(scratch, target)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
