@@ -43,7 +43,7 @@ def write_errors(target: Path) -> Iterator[None]:
     try:
         yield
     except OSError as error:
-        if isinstance(error, FraudKerasError):
+        if isinstance(error, FraudKerasError | InterruptedError):  # ours, or a signal's
             raise
         raise OutputError(f"{target}: cannot write ({first_line(error)})") from error
 
