@@ -24,7 +24,8 @@ from fraudkeras._core.errors import (
     TrainingError,
 )
 from fraudkeras._core.keras_hook import after_keras_import
-from fraudkeras.data.schema import FEATURES, LABEL
+from fraudkeras.data.schema import FEATURE_COLUMNS as FEATURES
+from fraudkeras.data.schema import LABEL
 from fraudkeras.data.splits import Split, split
 from fraudkeras.data.tables import Transactions, load_transactions, sample_path
 from fraudkeras.metrics.thresholds import ThresholdPolicy

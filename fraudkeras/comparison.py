@@ -2,11 +2,16 @@
 
 Each backend trains in its own ``fraudkeras train`` process on the same data, split
 and seed; then each backend loads every other backend's ``.keras`` file and the
-predictions on the test split are compared. This module never imports Keras.
+predictions on the test split are compared. The trainings are independent: the
+same seed draws different initial weights and shuffles on each backend, so their
+metrics differ by seed noise. Whether the backends compute the same training is
+what ``fraudkeras parity`` (:mod:`fraudkeras.parity`) checks. This module never
+imports Keras.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -23,7 +28,14 @@ from fraudkeras.data.tables import load_transactions
 from fraudkeras.metrics.tables import METRIC_ROWS, cell, lookup
 from fraudkeras.runs.layout import CONFIG_FILE, METRICS_FILE, MODEL_FILE
 
+log = logging.getLogger("fraudkeras")
 COMPARE_JSON, COMPARE_MD, COMPARE_PNG = "compare.json", "compare.md", "compare.png"
+#: what the comparison is, said wherever its numbers are shown
+INDEPENDENT = (
+    "Each backend trained independently (its own initial weights and shuffles from the "
+    "same seed), so the metrics differ by seed noise as well as by backend; "
+    "`fraudkeras parity` checks that the backends compute the same training."
+)
 _QUALITY = METRIC_ROWS[:3]  # precision, recall, F1
 _ROWS = (
     *((f"{label} @ 0.5", ("test", "at_0.5", key), fmt) for label, key, fmt in _QUALITY),
@@ -68,10 +80,12 @@ def compare(
     with atomic_dir(target, force=force) as scratch:
         status: dict[str, str] = {}
         metrics: dict[str, dict[str, Any]] = {}
-        for backend in backends:
+        for number, backend in enumerate(backends, 1):
             if not is_installed(backend):
                 status[backend] = "skipped: not installed"
                 continue
+            log.info("training under %s (%d of %d), an independent run", backend, number,
+                     len(backends))  # fmt: skip
             try:
                 metrics[backend] = _train_under(
                     backend, str(data), scratch / "runs" / backend, train_args
@@ -84,6 +98,7 @@ def compare(
             reasons = "; ".join(f"{backend}: {why}" for backend, why in status.items())
             raise BackendError(f"no backend trained ({reasons})")
         config = read_json(scratch / "runs" / trained[0] / CONFIG_FILE)
+        log.info("loading every model under every backend (%s)", ", ".join(trained))
         agreement = _agreement(transactions, config, trained, scratch)
         result = {
             "data": transactions.origin,
@@ -146,7 +161,7 @@ def format_markdown(result: dict[str, Any]) -> str:
     header = "| metric | " + " | ".join(backends) + " |"
     lines = [
         f"# Backend comparison\n\ndata: {result['data']}; split: {result['split']}; "
-        f"seed: {result['seed']}; epochs: {result['epochs']}\n",
+        f"seed: {result['seed']}; epochs: {result['epochs']}\n\n{INDEPENDENT}\n",
         header,
         "|---|" + "---:|" * len(backends),
     ]

@@ -4,7 +4,9 @@
 - ``predict X.npy OUT.npz MODEL...``: load each ``.keras`` file and write its fraud
   probabilities on X (``p0``, ``p1``, ... in argument order);
 - ``export RUN_DIR FORMATS FORCE [DATA]``: :func:`fraudkeras.deploy.export.export`
-  under TensorFlow.
+  under TensorFlow;
+- ``parity-prepare DATA FOLDER STEPS BATCH SEED`` and ``parity-fit FOLDER OUT.npz``:
+  the two halves of ``fraudkeras parity`` (:mod:`fraudkeras.parity`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,24 @@ def _export(run_dir: str, formats: str, force: str, data: str = "") -> None:
     export(run_dir, tuple(formats.split(",")), force=bool(force), data=data or None)
 
 
-JOBS: dict[str, Callable[..., None]] = {"predict": _predict, "export": _export}
+def _parity_prepare(*args: str) -> None:
+    from fraudkeras.parity import prepare
+
+    prepare(*args)
+
+
+def _parity_fit(*args: str) -> None:
+    from fraudkeras.parity import fit_under_backend
+
+    fit_under_backend(*args)
+
+
+JOBS: dict[str, Callable[..., None]] = {
+    "predict": _predict,
+    "export": _export,
+    "parity-prepare": _parity_prepare,
+    "parity-fit": _parity_fit,
+}
 
 
 def run(jobs: dict[str, Callable[..., None]], argv: list[str]) -> int:

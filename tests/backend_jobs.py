@@ -1,10 +1,16 @@
 """Test-only jobs run under another backend, as ``python -m backend_jobs JOB ARGS``
 with ``tests/`` on ``PYTHONPATH`` (see :func:`helpers.run_test_job`):
 
-- ``fit-fixed MODEL X.npy Y.npy BATCH OUT.npz``: one epoch of ``fit`` from the
-  model's weights, batches in file order (no shuffling), Adam 1e-3; writes per-step
-  losses, final weights and predictions on X. The parity test compares these;
 - ``attribute MODEL X.npy OUT.npz``: the model's attributions on X by every method;
+- ``train-run DATA RUN_DIR``: one epoch of :func:`fraudkeras.train` (its compile
+  configuration, ``steps_per_execution`` included, saved in ``RUN_DIR/model.keras``);
+- ``use-loaded X.npy Y.npy OUT_DIR EXPORT MODEL...``: each ``.keras`` loaded by plain
+  ``keras.saving.load_model``, as a user would: ``predict``, ``evaluate``, then
+  ``compile`` + ``fit`` (saved as ``OUT_DIR/tuned-NAME-BACKEND.keras``, NAME the
+  model's folder); writes ``OUT_DIR/NAME-BACKEND.npz``. With EXPORT non-empty
+  (under TensorFlow), then exports every ``OUT_DIR/tuned-*.keras`` as the package's
+  SavedModel, reopens it and writes its probabilities on X beside it
+  (``.exported.npy``);
 - ``parallel-epoch DEVICES DATA BATCH INIT.npz OUT.npz``: one epoch of
   :func:`fraudkeras.training.epochs.fit_epochs` on DEVICES devices (prepared
   before the backend starts), plain SGD, from the initial weights in INIT.npz
@@ -25,33 +31,40 @@ import numpy as np
 from fraudkeras.jobs import run
 
 
-def _fit_fixed(model_path: str, x_path: str, y_path: str, batch_size: str, out_path: str) -> None:
+def _train_run(data: str, out_dir: str) -> None:
+    from fraudkeras.training.train import train
+
+    train(data, out=out_dir, epochs=1, batch_size=32, seed=0, report=False)
+
+
+def _use_loaded(x_path: str, y_path: str, out_dir: str, export: str, *model_paths: str) -> None:
     import keras
 
-    from fraudkeras.modeling.model import fraud_probabilities, load_model
-
-    model = load_model(model_path)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3))
-    running: list[float] = []
-
-    class _Record(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            running.append(float((logs or {})["loss"]))
+    import fraudkeras  # noqa: F401  (registers FraudMLP, as a user's script does)
 
     x, y = np.load(x_path), np.load(y_path)
-    size = int(batch_size)
-    model.fit(x, y, batch_size=size, epochs=1, shuffle=False, verbose=0, callbacks=[_Record()])
-    arrays: dict[str, Any] = {f"w{i}": np.asarray(w) for i, w in enumerate(model.get_weights())}
-    arrays["step_losses"] = step_losses(np.array(running), len(y), size)
-    arrays["predictions"] = fraud_probabilities(model, x)
-    np.savez(out_path, **arrays)
+    backend = keras.backend.backend()
+    for path in model_paths:
+        name = Path(path).parent.name
+        model = keras.saving.load_model(path)  # compiled from the file's configuration
+        before = model.predict(x, verbose=0, batch_size=256).reshape(-1)
+        evaluated = model.evaluate(x, y, verbose=0, batch_size=256, return_dict=True)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=8)
+        history = model.fit(x, y, batch_size=64, epochs=2, verbose=0, shuffle=False)
+        after = model.predict(x, verbose=0, batch_size=256).reshape(-1)
+        model.save(Path(out_dir) / f"tuned-{name}-{backend}.keras")
+        np.savez(
+            Path(out_dir) / f"{name}-{backend}.npz", before=before, after=after,
+            loss=np.float64(evaluated["loss"]), fit_loss=np.asarray(history.history["loss"]),
+        )  # fmt: skip
+    if export:  # under TensorFlow: every model tuned so far, as the package's SavedModel
+        from fraudkeras.deploy.artifacts import open_artifact
+        from fraudkeras.deploy.export import write_saved_model
 
-
-def step_losses(running_means: np.ndarray, rows: int, batch_size: int) -> np.ndarray:
-    """Per-batch losses from the loss tracker's running, size-weighted means."""
-    sizes = np.minimum(batch_size, rows - batch_size * np.arange(len(running_means)))
-    totals = running_means.astype(np.float64) * np.cumsum(sizes)
-    return np.diff(totals, prepend=0.0) / sizes
+        for path in sorted(Path(out_dir).glob("tuned-*.keras")):
+            folder = path.with_suffix(".saved_model")
+            write_saved_model(keras.saving.load_model(path), folder)
+            np.save(path.with_suffix(".exported.npy"), open_artifact(folder).predict(x))
 
 
 def _attribute(model_path: str, x_path: str, out_path: str) -> None:
@@ -120,5 +133,10 @@ def _replicas(model: Any) -> int:
 
 
 if __name__ == "__main__":
-    jobs = {"fit-fixed": _fit_fixed, "attribute": _attribute, "parallel-epoch": _parallel_epoch}
+    jobs = {
+        "attribute": _attribute,
+        "parallel-epoch": _parallel_epoch,
+        "train-run": _train_run,
+        "use-loaded": _use_loaded,
+    }
     raise SystemExit(run(jobs, sys.argv[1:]))

@@ -12,7 +12,7 @@ from fraudkeras._core.backend import BACKENDS
 from fraudkeras._core.errors import BackendError
 from fraudkeras.cli import main
 from fraudkeras.comparison import compare
-from helpers import assert_real_png, only_backend
+from helpers import assert_real_png, only_backend, run_cli
 
 pytestmark = only_backend("jax")
 FAST = ("--epochs", "1", "--batch-size", "256")
@@ -20,11 +20,15 @@ FAST = ("--epochs", "1", "--batch-size", "256")
 
 def test_compare_trains_everywhere_and_cross_loads(small_parquet: Path, tmp_path: Path) -> None:
     out = tmp_path / "cmp"
-    result = compare(small_parquet, out=out, train_args=FAST)
+    done = run_cli("compare", "--data", str(small_parquet), "--out", str(out), *FAST)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((out / "compare.json").read_text())
     assert result["status"] == {b: "ok" for b in BACKENDS}
-    saved = json.loads((out / "compare.json").read_text())
-    assert saved == json.loads(json.dumps(result))
+    for number, backend in enumerate(BACKENDS, 1):  # progress while it trains
+        assert f"training under {backend} ({number} of 3), an independent run" in done.stderr
+    assert done.stdout.rstrip().endswith(f"written to {out} (compare.json, compare.md)")
     table = (out / "compare.md").read_text()
+    assert "Each backend trained independently" in table and "fraudkeras parity" in table
     for backend in BACKENDS:
         run_metrics = json.loads((out / "runs" / backend / "metrics.json").read_text())
         assert run_metrics["backend"] == backend

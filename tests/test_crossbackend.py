@@ -1,31 +1,31 @@
 """Numerical parity across backends, in the spirit of Keras's integration_tests/
-numerical_test.py: the same initial weights (one .keras file), the same batches in
-the same order, one epoch of Adam under each backend in its own process."""
+numerical_test.py, through the command CI users run: ``fraudkeras parity`` (the
+same initial weights in one .keras file, the same batches in the same order, each
+backend in its own process through the model's own ``fit``)."""
 
 from __future__ import annotations
 
-from itertools import combinations
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-import keras
 import numpy as np
+import numpy_reference as reference
 import pytest
-from backend_jobs import step_losses
 
 from fraudkeras._core.backend import BACKENDS, is_installed
 from fraudkeras._core.errors import BackendError, ModelFileError
 from fraudkeras._core.subprocesses import run_job
-from fraudkeras.modeling.model import FraudMLP
-from helpers import only_backend, run_test_job
+from fraudkeras.parity import ParityResult, pair_gap, step_losses, summary, write_junit
+from helpers import numpy_model_inputs, only_backend, run_cli, run_test_job
 
 # float32 with different kernels and summation orders, over 24 Adam steps: measured gaps
-# loss 1.3e-6, weights 9.3e-7, predictions 3.6e-7 (README); a few times that
+# loss 7.8e-7, weights 8.9e-8, predictions 6.0e-7 (fraudkeras parity on the sample)
 TOLERANCE = 5e-6
 
 
 def test_other_job_failures_are_backend_errors() -> None:
-    with pytest.raises(BackendError, match=r"fit-fixed under jax failed: .*Error"):
-        run_test_job("jax", "fit-fixed", "too", "few")
+    with pytest.raises(BackendError, match=r"attribute under jax failed: .*Error"):
+        run_test_job("jax", "attribute", "too", "few")
 
 
 def test_step_losses_undo_the_running_mean() -> None:
@@ -40,35 +40,64 @@ def test_job_errors_keep_their_kind_across_the_process(tmp_path: Path) -> None:
         run_job("jax", "predict", tmp_path / "x.npy", tmp_path / "p.npz", tmp_path / "absent.keras")
 
 
+@only_backend("jax")  # no Keras: once per tox run is enough
+def test_a_gap_beyond_the_tolerance_fails_its_pair_in_junit(tmp_path: Path) -> None:
+    base = {"w0": np.zeros(3), "step_losses": np.array([0.5, 0.4]), "predictions": np.zeros(4)}
+    moved = {**base, "predictions": np.array([0.0, 0.0, 3e-5, 0.0])}
+    pairs = (pair_gap("jax", "torch", base, base), pair_gap("jax", "tensorflow", base, moved))
+    result = ParityResult(("jax", "torch", "tensorflow"), 2, 1e-5, pairs, {"jax": 1.0})
+    assert not result.passed and pairs[1].failed(1e-5) == ["predictions"]
+    assert "jax vs tensorflow" in summary(result) and "FAIL (predictions)" in summary(result)
+    write_junit(result, tmp_path / "parity.xml")
+    suite = ElementTree.parse(tmp_path / "parity.xml").getroot()
+    assert (suite.get("tests"), suite.get("failures")) == ("6", "1")
+    (failed,) = [case for case in suite.iter("testcase") if case.find("failure") is not None]
+    assert (failed.get("classname"), failed.get("name")) == ("parity.jax_vs_tensorflow",
+                                                             "predictions")  # fmt: skip
+
+
 @only_backend("jax")  # spawns every backend itself; once per tox run is enough
-def test_one_epoch_agrees_across_backends(small, tmp_path: Path) -> None:
+def test_parity_command_agrees_across_backends(small_parquet: Path, tmp_path: Path) -> None:
     installed = [b for b in BACKENDS if is_installed(b)]
     if len(installed) < 2:
         pytest.skip("needs at least two backends installed")
-    x, y = small.features().astype(np.float32), small.labels()
-    keras.utils.set_random_seed(0)
-    initial = FraudMLP(class_weight=(1.0, 5.0))
-    initial.adapt(x)
-    initial.save(tmp_path / "initial.keras")
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", y)
+    keep, junit = tmp_path / "parity", tmp_path / "parity.xml"
+    done = run_cli("parity", "--data", str(small_parquet), "--steps", "20", "--backends",
+                   ",".join(installed), "--tolerance", str(TOLERANCE), "--junit", str(junit),
+                   "--keep", str(keep))  # fmt: skip
+    print(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(installed)} backends agree within {TOLERANCE:g}" in done.stdout
 
-    results = {}
+    suite = ElementTree.parse(junit).getroot()
+    pairs = len(installed) * (len(installed) - 1) // 2
+    assert (suite.get("tests"), suite.get("failures")) == (str(3 * pairs), "0")
+    gaps = [float(case.findtext("system-out").split()[-1]) for case in suite.iter("testcase")]
+    assert max(gaps) <= TOLERANCE
+
+    # independent of the command's own comparison: every backend's first step
+    # matches the float64 NumPy loss at the initial weights
+    from fraudkeras.modeling.model import load_model
+
+    initial = load_model(keep / "initial.keras")
+    with np.load(keep / "batches.npz") as batches:
+        x, y = batches["x"][:128], batches["y"][:128]
+    weights = reference.weights_of(initial)
+    logits = reference.logits(weights, numpy_model_inputs(initial.features, x))
+    first_loss = reference.weighted_bce(y, logits, *initial.class_weight)
     for backend in installed:
-        out = tmp_path / f"{backend}.npz"
-        run_test_job(backend, "fit-fixed", tmp_path / "initial.keras", tmp_path / "x.npy",
-                  tmp_path / "y.npy", "128", out)  # fmt: skip
-        results[backend] = dict(np.load(out))
+        with np.load(keep / f"{backend}.npz") as result:
+            assert len(result["step_losses"]) == 20
+            assert result["step_losses"][0] == pytest.approx(first_loss, rel=1e-5), backend
+            assert np.max(np.abs(result["w3"] - weights.params[0])) > 1e-4  # training moved it
 
-    first = results[installed[0]]
-    assert len(first["step_losses"]) == 24  # 3,000 rows in batches of 128
-    weights = sorted(k for k in first if k.startswith("w"))
-    assert not np.allclose(first["w3"], np.asarray(initial.get_weights()[3]))  # training moved them
-    for a, b in combinations(installed, 2):
-        ra, rb = results[a], results[b]
-        loss_gap = np.max(np.abs(ra["step_losses"] - rb["step_losses"]))
-        weight_gap = max(np.max(np.abs(ra[k] - rb[k])) for k in weights)
-        prediction_gap = np.max(np.abs(ra["predictions"] - rb["predictions"]))
-        gaps = f"{a} vs {b}: loss {loss_gap:.2e}, weights {weight_gap:.2e}, p {prediction_gap:.2e}"
-        assert max(loss_gap, weight_gap, prediction_gap) <= TOLERANCE, gaps
-        print(gaps)
+
+@only_backend("jax")  # spawns two backends; once per tox run is enough
+def test_parity_command_exits_non_zero_beyond_the_tolerance(tmp_path: Path) -> None:
+    installed = [b for b in ("jax", "torch", "tensorflow") if is_installed(b)]
+    if len(installed) < 2:
+        pytest.skip("needs at least two backends installed")
+    done = run_cli("parity", "--backends", ",".join(installed[:2]), "--steps", "2",
+                   "--tolerance", "0")  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "DISAGREE within 0" in done.stdout and "FAIL (" in done.stdout

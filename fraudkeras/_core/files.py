@@ -8,11 +8,12 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fraudkeras._core.errors import ModelFileError, OutputError
+from fraudkeras._core.errors import FraudKerasError, ModelFileError, OutputError, first_line
 
 
 @contextlib.contextmanager
@@ -20,17 +21,31 @@ def atomic_file(target: Path) -> Iterator[Path]:
     """Yield a scratch path beside ``target``; on success it replaces ``target``,
     so a crash never leaves half a file. The scratch file goes in every case."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
+    with write_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(handle)
     scratch = Path(name)
     try:
-        yield scratch
-        _default_mode(scratch, 0o666)
-        os.replace(scratch, target)
+        with write_errors(target):
+            yield scratch
+            _default_mode(scratch, 0o666)
+            os.replace(scratch, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             scratch.unlink()
+
+
+@contextlib.contextmanager
+def write_errors(target: Path) -> Iterator[None]:
+    """An operating-system error while writing ``target`` (a full disk, a read-only
+    folder) as an :class:`OutputError` naming it: the input is not to blame."""
+    try:
+        yield
+    except OSError as error:
+        if isinstance(error, FraudKerasError | InterruptedError):  # ours, or a signal's
+            raise
+        raise OutputError(f"{target}: cannot write ({first_line(error)})") from error
 
 
 def _default_mode(path: Path, full: int) -> None:
@@ -100,21 +115,58 @@ def atomic_dir(target: Path, *, force: bool = False) -> Iterator[Path]:
     """
     target = Path(target)
     check_output_dir(target, force=force)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    with write_errors(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned_scratch(target)
+        prefix = f".{target.name}.partial-{os.getpid()}-"
+        scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=prefix))
     try:
-        yield scratch
-        _default_mode(scratch, 0o777)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-            os.replace(target, retired / target.name)
-            os.replace(scratch, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(scratch, target)
+        with write_errors(target):
+            yield scratch
+            _default_mode(scratch, 0o777)
+            if target.exists():
+                retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+                os.replace(target, retired / target.name)
+                os.replace(scratch, target)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(scratch, target)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+
+
+#: a scratch folder of a process that left no pid in its name (older versions) is
+#: abandoned once it has not changed for this long
+ABANDONED_AFTER_S = 24 * 3600
+
+
+def remove_abandoned_scratch(target: Path) -> None:
+    """Remove ``target``'s scratch siblings whose process is gone: a killed
+    :func:`atomic_dir` (SIGKILL allows no clean-up) leaves its ``.partial-PID-*``
+    folder behind. A live process's scratch (its pid still running here) is kept."""
+    for stale in target.parent.glob(f".{target.name}.partial-*"):
+        owner = stale.name.removeprefix(f".{target.name}.partial-").split("-")[0]
+        if owner.isdigit():
+            if _running(int(owner)):
+                continue
+        else:
+            try:
+                if time.time() - stale.stat().st_mtime < ABANDONED_AFTER_S:
+                    continue
+            except OSError:
+                continue
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def remove_stale_scratch(target: Path) -> None:

@@ -39,22 +39,25 @@ class _AfterKeras(importlib.abc.MetaPathFinder):
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname != "keras":
             return None
-        sys.meta_path.remove(self)  # one shot: find the real spec without us
+        # Stays installed until Keras is really imported: ``importlib.util.find_spec``
+        # (TensorFlow probes for Keras that way) asks too, and imports nothing.
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return spec
-        spec.loader = _Loader(spec.loader, self.module_name)
+        spec.loader = _Loader(spec.loader, self)
         return spec
 
 
 class _Loader(importlib.abc.Loader):
-    def __init__(self, inner: Any, module_name: str) -> None:
-        self.inner, self.module_name = inner, module_name
+    def __init__(self, inner: Any, finder: _AfterKeras) -> None:
+        self.inner, self.finder = inner, finder
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         module: ModuleType | None = self.inner.create_module(spec)
         return module
 
     def exec_module(self, module: ModuleType) -> None:
+        if self.finder in sys.meta_path:  # one shot: Keras is imported once
+            sys.meta_path.remove(self.finder)
         self.inner.exec_module(module)
-        importlib.import_module(self.module_name)
+        importlib.import_module(self.finder.module_name)

@@ -90,12 +90,31 @@ def parse_transaction(text: str) -> list[float]:
     return [float(frame[f][0]) for f in FEATURES]
 
 
-def format_explanation(explained: dict[str, Any], *, top: int = 5) -> str:
-    """The explanation as a few lines for a terminal."""
+def strongest(explained: dict[str, Any], top: int) -> tuple[list[str], list[str]]:
+    """The ``top`` features pushing towards fraud and towards normal, strongest first."""
     contributions: dict[str, float] = explained["contributions"]
     ranked = sorted(contributions, key=contributions.__getitem__)
     up = [f for f in reversed(ranked) if contributions[f] > 0][:top]
     down = [f for f in ranked if contributions[f] < 0][:top]
+    return up, down
+
+
+def with_top(explained: dict[str, Any], top: int) -> dict[str, Any]:
+    """The explanation for JSON: every contribution (they sum to the logit's change),
+    and the ``top`` each way as the terminal shows them."""
+    up, down = strongest(explained, top)
+
+    def entries(names: list[str]) -> list[dict[str, Any]]:
+        return [{"feature": name, "value": explained["values"][name],
+                 "contribution": explained["contributions"][name]} for name in names]  # fmt: skip
+
+    return {**explained, "top": top, "towards_fraud": entries(up), "towards_normal": entries(down)}
+
+
+def format_explanation(explained: dict[str, Any], *, top: int = 5) -> str:
+    """The explanation as a few lines for a terminal."""
+    contributions: dict[str, float] = explained["contributions"]
+    up, down = strongest(explained, top)
     label = {None: "", 0: " (labelled normal)", 1: " (labelled fraud)"}[explained["label"]]
     verdict = "flagged" if explained["flagged"] else "not flagged"
     lines = [

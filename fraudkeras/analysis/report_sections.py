@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fraudkeras._core.text import counted
 from fraudkeras.analysis import error_analysis
 from fraudkeras.analysis.document import Block, Heading, Image, Paragraph, Table
 from fraudkeras.metrics.tables import METRIC_ROWS
@@ -20,7 +21,8 @@ def document(
     blocks: list[Block] = [
         Heading(f"Fraud detection report: {run.path.name}", 1),
         Paragraph(
-            f"FraudMLP trained under {metrics['backend']} for {metrics['epochs_run']} epochs "
+            f"FraudMLP trained under {metrics['backend']} for "
+            f"{counted(metrics['epochs_run'], 'epoch')} "
             f"(best epoch {metrics['best_epoch']}, {metrics['train_seconds']:.1f} s) on "
             f"{summary['origin']}: {summary['split']['train']['rows']:,d} training, "
             f"{summary['split']['validation']['rows']:,d} validation and "

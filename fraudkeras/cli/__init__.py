@@ -16,8 +16,10 @@ import traceback
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
+from fraudkeras import __version__
 from fraudkeras._core import interrupts
-from fraudkeras._core.errors import FraudKerasError, first_line
+from fraudkeras._core.errors import BackendError, FraudKerasError, first_line
+from fraudkeras._core.extras import missing_extra
 from fraudkeras._core.logs import configure_logging
 from fraudkeras._core.quiet import DEBUG_VARIABLE
 from fraudkeras.cli import (
@@ -26,6 +28,7 @@ from fraudkeras.cli import (
     evaluate,
     explain,
     export,
+    parity,
     report,
     score,
     serve,
@@ -36,8 +39,13 @@ from fraudkeras.cli.options import Parser, with_flags
 
 log = logging.getLogger("fraudkeras")
 EXIT_INTERRUPTED = 130
+DESCRIPTION = (
+    "A credit-card fraud detector defined once as a Keras 3 model: train, evaluate, "
+    "export, score and serve it under JAX, PyTorch or TensorFlow."
+)
+EPILOG = "Run 'fraudkeras COMMAND --help' for a command's options."
 COMMANDS: tuple[ModuleType, ...] = (
-    train, evaluate, export, score, compare, threshold, explain, report, drift, serve,
+    train, evaluate, export, score, compare, parity, threshold, explain, report, drift, serve,
 )  # fmt: skip
 
 
@@ -45,7 +53,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     """The parser, and each command's own subparser by name."""
     common = Parser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
-    parser = Parser(prog="fraudkeras", description=__doc__.splitlines()[0], parents=[common])
+    parser = Parser(prog="fraudkeras", description=DESCRIPTION, epilog=EPILOG, parents=[common])
+    parser.add_argument("--version", action="version", version=f"fraudkeras {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     subparsers = {module.__name__.rsplit(".", 1)[1]: module.add_parser(commands, common)
                   for module in COMMANDS}  # fmt: skip
@@ -61,8 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupts.install()
     parser, subparsers = build_parser()
     chosen: argparse.ArgumentParser | None = None
+    command_name: str | None = None
     try:
         args = parser.parse_args(argv)
+        command_name = args.command
         chosen = subparsers[args.command]
         command: Callable[[argparse.Namespace], int] = dict(
             zip(subparsers, (m.run for m in COMMANDS), strict=True)
@@ -73,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"fraudkeras: error: {with_flags(str(error), chosen)}", file=sys.stderr)
         return error.exit_code
+    except ImportError as error:  # a missing extra, found only when a command needs it
+        if debug:
+            traceback.print_exc()
+        print(f"fraudkeras: error: {missing_extra(error, command_name)}", file=sys.stderr)
+        return BackendError.exit_code
     except KeyboardInterrupt:
         print("fraudkeras: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

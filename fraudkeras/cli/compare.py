@@ -17,9 +17,19 @@ _PASSED_ON = ("epochs", "seed", "split", "class_weight", "batch_size")
 
 def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
-        "compare", parents=[common], help="train under every backend and compare"
+        "compare",
+        parents=[common],
+        help="train an independent run under every backend and compare them "
+        "(for backend agreement on the same inputs, see parity)",
+        description="Train an independent run under every backend (same data, split and "
+        "seed, but each backend draws its own initial weights and shuffles, so metrics "
+        "differ by seed noise), cross-load the models and compare. To check that the "
+        "backends compute the same training, run `fraudkeras parity`.",
     )
-    parser.add_argument("--data", default="auto")
+    parser.add_argument(
+        "--data", default="auto",
+        help="auto (default), sample, openml, or a .csv/.parquet path: every backend trains on it",
+    )  # fmt: skip
     parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated")
     add_config_options(parser, _PASSED_ON)
     parser.add_argument("--out", type=Path, required=True, help="folder for compare.json/.md")
@@ -29,7 +39,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
 
 
 def run(args: argparse.Namespace) -> int:
-    from fraudkeras.comparison import COMPARE_MD, compare
+    from fraudkeras.comparison import COMPARE_JSON, COMPARE_MD, compare
 
     backends = names(args.backends)
     unknown = [name for name in backends if name not in BACKENDS]
@@ -45,4 +55,5 @@ def run(args: argparse.Namespace) -> int:
         plots=not args.no_plots, train_args=tuple(train_args),
     )  # fmt: skip
     print((args.out / COMPARE_MD).read_text(), end="")
+    print(f"written to {args.out} ({COMPARE_JSON}, {COMPARE_MD})")
     return 0

@@ -34,6 +34,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
         help=f"exit {EXIT_DRIFT} when anything is shifted (PSI > 0.25)",
     )  # fmt: skip
     parser.add_argument("--no-plots", action="store_true", help="skip drift.png")
+    parser.add_argument("--force", action="store_true", help="replace an existing drift.json")
     add_backend_option(parser, "the run's backend (it scores with the run's model)")
     return parser
 
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else args.model / "drift"
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: is a file, expected a folder for drift.json")
+    if (out / drift.DRIFT_FILE).exists() and not args.force:
+        raise OutputError(f"{out / drift.DRIFT_FILE}: exists already (--force replaces it)")
     report = drift.drift(args.model, args.data)
     write_json(out / drift.DRIFT_FILE, report)
     if not args.no_plots:

@@ -23,7 +23,10 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
         "--transaction-json", metavar="JSON",
         help="a transaction as a JSON object of the 30 features (or @FILE to read one)",
     )  # fmt: skip
-    parser.add_argument("--top", type=int, default=5, help="features shown each way")
+    parser.add_argument(
+        "--top", type=int, default=5,
+        help="features shown each way, also with --json (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument("--method", choices=METHODS, default=METHODS[0])
     add_backend_option(parser, "the run's backend")
     add_data_option(parser)
@@ -34,14 +37,14 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
 def run(args: argparse.Namespace) -> int:
     check_int("top", args.top, minimum=1)
     folder = open_run(args.run_dir, args.backend, args.data).path
-    from fraudkeras.analysis.explain import explain_run, format_explanation
+    from fraudkeras.analysis.explain import explain_run, format_explanation, with_top
 
     explained = explain_run(
         folder, row=args.row, transaction_json=args.transaction_json,
         method=args.method, data=args.data,
     )  # fmt: skip
     if args.json:
-        print(json.dumps(explained, indent=2, allow_nan=False))
+        print(json.dumps(with_top(explained, args.top), indent=2, allow_nan=False))
     else:
         print(format_explanation(explained, top=args.top))
     return 0

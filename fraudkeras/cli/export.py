@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     manifest = export(args.run_dir, names(args.formats), force=args.force, data=args.data)
     print(f"exported to {args.run_dir / EXPORT_DIR} (verified on the test split)")
+    print(figures_note(manifest))
     for name, artifact in manifest["artifacts"].items():
         print(
             f"  {name:15s} {artifact['file']:27s} {artifact['size_bytes']:>9,d} B  "
@@ -41,3 +42,15 @@ def run(args: argparse.Namespace) -> int:
             f"({artifact['pr_auc_change']:+.4f})"
         )
     return 0
+
+
+def figures_note(manifest: dict[str, Any]) -> str:
+    """Which numbers the table compares, so they agree with ``evaluate`` or say why not."""
+    run_pr_auc = manifest.get("test_metrics", {}).get("pr_auc")
+    run = f"{run_pr_auc:.4f}" if isinstance(run_pr_auc, float) else "n/a"
+    return (
+        f"  each artifact against the Keras model's float32 output on the test split "
+        f"(PR-AUC {manifest['reference_pr_auc']:.4f}); the run's own metrics and `evaluate` "
+        f"use float64 probabilities (PR-AUC {run}): float32 rounds the surest frauds to "
+        f"p = 1.0, and ties there move PR-AUC"
+    )

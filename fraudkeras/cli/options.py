@@ -56,7 +56,9 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a bad argument raises ParameterError (one line, exit 2)."""
 
     def error(self, message: str) -> NoReturn:
-        raise ParameterError(f"{self.prog}: {message}")
+        # the CLI prefixes every error with "fraudkeras: error:"; name the command only
+        command = self.prog.partition(" ")[2]
+        raise ParameterError(f"{command}: {message}" if command else message)
 
 
 def finite_float(text: str) -> float:

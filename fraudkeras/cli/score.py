@@ -18,7 +18,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
     )
     parser.add_argument(
         "--model", type=Path, required=True,
-        help="a .keras, .tflite or .onnx file, or a SavedModel folder",
+        help="a run folder (its float32 LiteRT when exported, else its .keras), an export "
+        "folder, a .keras, .tflite or .onnx file, or a SavedModel folder",
     )  # fmt: skip
     parser.add_argument("--data", type=Path, required=True, help="a .csv or .parquet file")
     parser.add_argument("--out", type=Path, required=True, help="a .csv or .parquet file to write")
@@ -41,8 +42,13 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
 
 
 def run(args: argparse.Namespace) -> int:
+    from fraudkeras.deploy.artifacts import kind_of
+    from fraudkeras.deploy.scoring import resolve_model
+
+    args.model = resolve_model(args.model)
     if args.model.suffix.lower() == ".keras":  # the only kind that needs Keras
         use_backend(args.backend or default_backend())
+    print(f"scoring with {args.model} ({kind_of(args.model).replace('_', ' ')})")
     keep = parse_names(args.keep)
     if args.engine == "spark":
         from fraudkeras.deploy.spark import score_files

@@ -23,11 +23,21 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
         help="a run folder, a model file (.tflite/.onnx/.keras, SavedModel), or a repository "
         "of numbered versions (MODEL/1/, MODEL/2/...)",
     )  # fmt: skip
-    serve.add_argument("--name", default="fraud", help="the model's name in URLs")
-    serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on every address")
-    serve.add_argument("--port", type=int, default=8080, help="REST port")
-    serve.add_argument("--grpc-port", type=int, default=8081, help="V2 gRPC port (0: none)")
-    serve.add_argument("--workers", type=int, default=1, help="server processes")
+    serve.add_argument(
+        "--name", default="fraud", help="the model's name in URLs (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="0.0.0.0 to listen on every address (default: %(default)s)",
+    )
+    serve.add_argument("--port", type=int, default=8080, help="REST port (default: %(default)s)")
+    serve.add_argument(
+        "--grpc-port", type=int, default=8081, help="V2 gRPC port (0: none) (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--workers", type=int, default=1, help="server processes (default: %(default)s)"
+    )
     serve.add_argument("--threshold", type=float, help="flag p >= T (default: the run's decision)")
     serve.add_argument(
         "--artifact", choices=ARTIFACT_CHOICES, default="litert",
@@ -36,7 +46,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
         "--poll-seconds", type=float, default=2.0,
-        help="how often a repository is checked for new versions",
+        help="how often a repository is checked for new versions (default: %(default)s)",
     )  # fmt: skip
     limits = serve.add_argument_group("limits (see docs/serving.md)")
     for flag, kind, help_text in _LIMITS:

@@ -15,6 +15,7 @@ from typing import Any
 from fraudkeras._core.backend import default_backend, use_backend
 from fraudkeras._core.devices import prepare_devices
 from fraudkeras._core.errors import ParameterError
+from fraudkeras._core.text import counted
 from fraudkeras.cli.options import (
     add_backend_option,
     add_config_options,
@@ -133,7 +134,8 @@ def _print_run(trained: Any) -> int:
     print(
         f"backend {metrics['backend']}{_on_devices(metrics)} | data {trained.data['origin']} "
         f"| split {metrics['split']} "
-        f"| class weight {metrics['class_weight']['strategy']} | {metrics['epochs_run']} epochs "
+        f"| class weight {metrics['class_weight']['strategy']} "
+        f"| {counted(metrics['epochs_run'], 'epoch')} "
         f"(best {metrics['best_epoch']}) in {metrics['train_seconds']:.1f} s"
     )
     print(format_table(metrics))

@@ -98,15 +98,26 @@ class ParquetTable:
 
 
 def parquet_files(source: str | os.PathLike[str]) -> list[Path]:
-    """The Parquet files of a folder or a glob, sorted; DataError if none."""
+    """The Parquet files of a folder or a glob, sorted; DataError if none, and
+    if CSV files are among them: a table is read whole, never silently half."""
     text = str(source)
     path = Path(text).expanduser()
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".parquet", ".pq"))
+        csv = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv")
     elif path.is_file():
-        files = [path]
+        files, csv = [path], []
     else:
-        files = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+        matched = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+        files = [p for p in matched if p.suffix.lower() != ".csv"]
+        csv = [p for p in matched if p.suffix.lower() == ".csv"]
+    if csv:
+        raise DataError(
+            f"{source}: holds {len(csv)} CSV file(s) ({csv[0].name}"
+            f"{', ...' if len(csv) > 1 else ''}) beside {len(files)} Parquet file(s); a folder or "
+            "glob is streamed as one Parquet table: convert the CSV files to Parquet "
+            "(polars: pl.read_csv(f).write_parquet(...)) or move them out"
+        )
     if not files:
         raise DataError(f"{source}: no Parquet files")
     return [f.resolve() for f in files]

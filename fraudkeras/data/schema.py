@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import polars as pl
 
@@ -13,6 +14,9 @@ CSV_DUPLICATE = re.compile(r"^(.+)_duplicated_\d+$")
 
 #: Model inputs, in the order every model and exported artifact expects them.
 FEATURES: tuple[str, ...] = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount")
+#: :data:`FEATURES` as a list, the public name: ``pandas_frame[FEATURES]`` needs a list
+#: (pandas reads a tuple as one key), and a copy keeps the package's own tuple intact.
+FEATURE_COLUMNS: list[str] = list(FEATURES)
 #: The label column: 1 = fraud, 0 = normal.
 LABEL = "Class"
 N_FEATURES = len(FEATURES)
@@ -40,7 +44,7 @@ def validate_frame(frame: pl.DataFrame, *, source: str, require_label: bool = Tr
 
     missing = [c for c in expected if c not in columns]
     if missing:
-        raise DataError(f"{source}: missing column(s) {_names(missing)}")
+        raise missing_columns(missing, columns, source=source)
     renamed = (CSV_DUPLICATE.match(c) for c in columns)  # polars renames a CSV's repeats
     repeated = sorted(
         {c for c in columns if columns.count(c) > 1}
@@ -71,6 +75,20 @@ def validate_frame(frame: pl.DataFrame, *, source: str, require_label: bool = Tr
     if LABEL in columns:
         return features.with_columns(frame[LABEL])
     return features
+
+
+def missing_columns(missing: list[str], present: Iterable[str], *, source: str) -> DataError:
+    """The one refusal of absent columns, naming them, with a hint when a column
+    of the same name in another case (or with spaces around it) is there."""
+    present_by_key = {str(name).strip().lower(): str(name) for name in present}
+    near = [(present_by_key[name.lower()], name) for name in missing
+            if name.lower() in present_by_key]  # fmt: skip
+    hint = ""
+    if near:
+        pairs = ", ".join(f"{found!r} -> {name!r}" for found, name in near[:_SHOWN])
+        more = f" (and {len(near) - _SHOWN} more)" if len(near) > _SHOWN else ""
+        hint = f"; column names are case-sensitive, only the case differs: rename {pairs}{more}"
+    return DataError(f"{source}: missing column(s) {_names(missing)}{hint}")
 
 
 def _label_column(labels: pl.Series, source: str) -> pl.Series:

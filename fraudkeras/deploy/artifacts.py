@@ -1,10 +1,12 @@
 """Opening and running a model in any of the forms fraudkeras writes: a ``.keras``
 file, a SavedModel folder, a LiteRT ``.tflite`` file or an ``.onnx`` file.
 
-Every artifact answers the same question the same way: raw transactions (float32,
-columns in :data:`fraudkeras.data.schema.FEATURES` order) in, fraud probabilities (a
-flat float64 array) out. Export verification and ``fraudkeras score`` both go
-through here, so a file is checked exactly the way it will be used.
+Every artifact answers the same question the same way: raw transactions in, fraud
+probabilities (a flat float64 array) out. Transactions are a DataFrame or a dict of
+columns, matched by name, or an array in :data:`fraudkeras.data.schema.FEATURES`
+order (:mod:`fraudkeras.data.feature_matrix`). Export verification and
+``fraudkeras score`` both go through here, so a file is checked exactly the way it
+will be used.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from fraudkeras._core.backend import is_installed
-from fraudkeras._core.errors import BackendError, DataError, ModelFileError, first_line
+from fraudkeras._core.errors import BackendError, ModelFileError, first_line
 from fraudkeras._core.files import read_json
 from fraudkeras._core.quiet import c_output_silenced
+from fraudkeras.data.feature_matrix import feature_matrix
 from fraudkeras.data.schema import N_FEATURES
 from fraudkeras.deploy.formats import RUNTIME_OF_SUFFIX
 from fraudkeras.runs.checksums import mismatch, sha256_bytes, sha256_path, verified_copy
@@ -43,8 +46,8 @@ class Artifact(Protocol):
     kind: str
     path: Path
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """Fraud probabilities for raw ``features`` (n x 30), as a flat float64 array."""
+    def predict(self, features: Any) -> np.ndarray:
+        """Fraud probabilities for raw ``features`` (a table or n x 30), flat float64."""
         ...
 
 
@@ -236,11 +239,9 @@ def _called(node: Any) -> list[str]:
     return names
 
 
-def _as_input(features: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(features, dtype=np.float32)
-    if x.ndim != 2 or x.shape[1] != N_FEATURES:
-        raise DataError(f"features: expected shape (n, {N_FEATURES}), got {x.shape}")
-    return x
+def _as_input(features: Any) -> np.ndarray:
+    """Frames and dicts by column name, arrays in FEATURES order (one rule for all kinds)."""
+    return feature_matrix(features)
 
 
 class KerasArtifact:
@@ -255,7 +256,7 @@ class KerasArtifact:
         with verified_copy(path) as checked:  # its run's checksums.json, when beside it
             self.model = load_model(checked)
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features: Any) -> np.ndarray:
         from fraudkeras.modeling.model import fraud_probabilities
 
         return fraud_probabilities(self.model, _as_input(features))
@@ -268,13 +269,15 @@ class SavedModelArtifact:
     kind = "saved_model"
 
     def __init__(self, path: Path) -> None:
-        import tensorflow as tf
+        with c_output_silenced():  # TensorFlow's C++ start-up lines (oneDNN, CPU features)
+            import tensorflow as tf
 
         self.path = path
         if not (path / "saved_model.pb").is_file():
             raise ModelFileError(f"{path}: not a SavedModel folder (no saved_model.pb)")
         try:
-            loaded = tf.saved_model.load(str(path))
+            with c_output_silenced():
+                loaded = tf.saved_model.load(str(path))
             self._serve = loaded.signatures[SIGNATURE]
         except KeyError:
             raise ModelFileError(f"{path}: SavedModel has no {SIGNATURE!r} signature") from None
@@ -284,7 +287,7 @@ class SavedModelArtifact:
         self._loaded = loaded  # the signature needs its owner kept alive
         self._tf = tf
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features: Any) -> np.ndarray:
         inputs = self._tf.constant(_as_input(features))
         result = self._serve(**{INPUT_NAME: inputs})[OUTPUT_NAME]
         return np.asarray(result.numpy(), dtype=np.float64).ravel()
@@ -335,7 +338,7 @@ class LiteRTArtifact:
         self._local = threading.local()
         self._local.interpreter = _Interpreter(content, path)  # a bad file fails here
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features: Any) -> np.ndarray:
         interpreter = getattr(self._local, "interpreter", None)
         if interpreter is None:
             interpreter = self._local.interpreter = _Interpreter(self._content, self.path)
@@ -364,6 +367,6 @@ class OnnxArtifact:
         (source,) = self._session.get_inputs()
         self._input = source.name
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features: Any) -> np.ndarray:
         (result,) = self._session.run(None, {self._input: _as_input(features)})
         return np.asarray(result, dtype=np.float64).ravel()

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from fraudkeras._core.errors import DataError, ParameterError
-from fraudkeras.data.schema import FEATURES, LABEL
+from fraudkeras.data.schema import FEATURES, LABEL, missing_columns
 
 PROBABILITY, FLAG = "fraud_probability", "is_fraud"
 #: p x (Amount + chargeback fee): what letting the transaction pass is expected to cost
@@ -73,7 +73,7 @@ def plan_columns(
         raise DataError(f"{source}: duplicated column name(s) {names_text(duplicated)}")
     missing = [name for name in FEATURES if name not in columns]
     if missing:
-        raise DataError(f"{source}: missing column(s) {names_text(missing)}")
+        raise missing_columns(missing, columns, source=source)
     if keep is None:
         kept = [c for c in columns if keep_features or c not in FEATURES]
     else:

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,11 @@ import numpy as np
 import polars as pl
 
 from fraudkeras._core import interrupts
-from fraudkeras._core.errors import DataError, ModelFileError, OutputError
+from fraudkeras._core.errors import DataError, ModelFileError, OutputError, first_line
 from fraudkeras._core.files import atomic_file, check_output_file
 from fraudkeras._core.validation import check_float, check_int
 from fraudkeras.analysis.drift import REFERENCE_FILE, outside_rows, read_reference
+from fraudkeras.data.feature_matrix import is_table
 from fraudkeras.data.schema import CSV_DUPLICATE, FEATURES, LABEL, validate_frame
 from fraudkeras.data.tables import TABLE_SUFFIXES, check_table_path, read_errors
 from fraudkeras.deploy.artifacts import Artifact, open_artifact
@@ -39,9 +40,11 @@ from fraudkeras.deploy.columns import (
     duplicates_message,
     plan_columns,
 )
+from fraudkeras.deploy.export import FORMATS
 from fraudkeras.deploy.recorded import find_decision
 from fraudkeras.metrics.classification import at_flags, ranking_metrics
 from fraudkeras.metrics.decisions import Decision
+from fraudkeras.runs.layout import EXPORT_DIR, MANIFEST_FILE, MODEL_FILE
 
 log = logging.getLogger("fraudkeras")
 
@@ -49,6 +52,8 @@ BATCH_ROWS = 65_536
 #: share of rows outside the training range above which ``score`` warns; a fresh
 #: sample of the training distribution has ~0.03 % (30 features x 2 / 199,000 rows)
 OUTSIDE_WARNING = 0.01
+#: how errors name a table scored from memory (the ``data`` argument)
+IN_MEMORY = Path("data")
 _CSV_PARSE = re.compile(r"could not parse `(.*)` as dtype `f64` at column '(.+?)'")
 
 
@@ -64,11 +69,44 @@ class ScoreResult:
     metrics: dict[str, Any] | None = field(default=None)
     #: the rule that flagged the rows (its threshold is ``threshold``)
     decision: Decision = field(default_factory=Decision)
+    #: the artifact that scored (a run or export folder's chosen file)
+    model: Path | None = None
+
+
+#: what a run or export folder is scored with, first found first: the float32 LiteRT
+#: (the served artifact: no Keras or backend needed), then ONNX, then SavedModel
+FOLDER_ARTIFACTS = ("litert", "onnx", "saved_model")
+
+
+def resolve_model(path: Path) -> Path:
+    """The artifact a ``--model`` path means: a file or SavedModel folder as it is;
+    a run folder's exported float32 LiteRT when it was exported, else its ``.keras``;
+    an export folder's float32 LiteRT (else ONNX, else SavedModel)."""
+    if not path.is_dir() or (path / "saved_model.pb").is_file():
+        return path
+    if (path / MODEL_FILE).is_file():  # a run folder
+        exported = path / EXPORT_DIR
+        return _exported_artifact(exported) if exported.is_dir() else path / MODEL_FILE
+    if (path / MANIFEST_FILE).is_file():
+        return _exported_artifact(path)
+    raise ModelFileError(
+        f"{path}: not a model: expected a run folder (with {MODEL_FILE}), an export folder "
+        f"(with {MANIFEST_FILE}), a SavedModel folder or a .keras, .tflite or .onnx file"
+    )
+
+
+def _exported_artifact(folder: Path) -> Path:
+    for name in FOLDER_ARTIFACTS:
+        if (folder / FORMATS[name]).exists():
+            return folder / FORMATS[name]
+    raise ModelFileError(
+        f"{folder}: holds none of {', '.join(FORMATS[n] for n in FOLDER_ARTIFACTS)}"
+    )
 
 
 def score(
     model: str | os.PathLike[str],
-    data: str | os.PathLike[str],
+    data: str | os.PathLike[str] | Any,
     out: str | os.PathLike[str],
     *,
     threshold: float | None = None,
@@ -77,9 +115,11 @@ def score(
     keep: Iterable[str] | None = None,
     id_column: str | None = None,
 ) -> ScoreResult:
-    """Score ``data`` (CSV or Parquet) with ``model`` (``.keras``, SavedModel folder,
-    ``.tflite`` or ``.onnx``) and write its other columns beside ``fraud_probability``
-    ``expected_loss`` (``p x (Amount + chargeback fee)``) and ``is_fraud``.
+    """Score ``data`` (a CSV or Parquet file, or in memory a pandas or polars
+    DataFrame or a dict of columns) with ``model`` (``.keras``, SavedModel folder,
+    ``.tflite`` or ``.onnx``, or a run or export folder: :func:`resolve_model`) and
+    write its other columns beside ``fraud_probability``, ``expected_loss``
+    (``p x (Amount + chargeback fee)``) and ``is_fraud``.
 
     The 30 features are found by name in any order. Every other column passes
     through unchanged and in order, or only ``keep``'s. ``id_column``, when
@@ -90,18 +130,23 @@ def score(
     threshold), else ``p >= 0.5``. A
     ``Class`` column is not used for scoring; its metrics are returned.
     """
-    model_path, data_path, out_path = Path(model), Path(data), Path(out)
+    in_memory = is_table(data)
+    model_path, out_path = resolve_model(Path(model)), Path(out)
+    data_path = IN_MEMORY if in_memory else Path(data)
     batch_rows = check_int("batch_rows", batch_rows, minimum=1)
     if threshold is not None:
         threshold = check_float("threshold", threshold, low=0.0, high=1.0)
-    _check_output(out_path, data_path, model_path, force=force)
-    scan, plan = open_table(data_path, keep=keep, id_column=id_column)
+    _check_output(out_path, None if in_memory else data_path, model_path, force=force)
+    if in_memory:
+        scan, plan = open_frame(data, keep=keep, id_column=id_column)
+    else:
+        scan, plan = open_table(data_path, keep=keep, id_column=id_column)
     artifact = open_artifact(model_path)
     decision, chosen_source = find_decision(model_path, threshold)
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.name}.") as scratch:
+    with _scratch_beside(out_path) as scratch:
         p, (labels, amounts), parts, outside = _score_parts(
-            scan, plan, artifact, decision, Path(scratch), batch_rows, data_path,
-            find_reference(model_path),
+            scan, plan, artifact, decision, scratch, batch_rows, data_path,
+            find_reference(model_path), out_path,
         )  # fmt: skip
         _write_output(parts, plan, out_path, data_path)
     if outside > OUTSIDE_WARNING * len(p):
@@ -116,6 +161,7 @@ def score(
     return ScoreResult(
         rows=len(p), flagged=int(flags.sum()), threshold=decision.threshold,
         threshold_source=chosen_source, out=out_path, metrics=metrics, decision=decision,
+        model=model_path,
     )  # fmt: skip
 
 
@@ -144,6 +190,40 @@ def open_table(
     return scan, plan
 
 
+def open_frame(
+    data: Any, *, keep: Iterable[str] | None = None, id_column: str | None = None
+) -> tuple[pl.LazyFrame, ColumnPlan]:
+    """:func:`open_table` for a table in memory: a pandas or polars DataFrame or a
+    dict of columns (the same column rules, by name)."""
+    if isinstance(data, pl.LazyFrame):
+        frame = data.collect()
+    elif isinstance(data, pl.DataFrame):
+        frame = data
+    elif isinstance(data, dict):
+        frame = pl.DataFrame(data)
+    else:  # pandas (its index is not a column)
+        frame = pl.from_pandas(data)
+    source = str(IN_MEMORY)
+    plan = plan_columns(frame.columns, source=source, keep=keep, id_column=id_column)
+    non_numeric = {
+        c: str(t) for c, t in frame.schema.items() if c in FEATURES and not t.is_numeric()
+    }
+    check_feature_types(non_numeric, source=source)
+    return frame.lazy(), plan
+
+
+@contextlib.contextmanager
+def _scratch_beside(out: Path) -> Iterator[Path]:
+    """A scratch folder for the scored parts beside ``out``; failing to make one is
+    the output's problem (a full disk, a read-only folder), not the input's."""
+    try:
+        scratch = tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.")
+    except OSError as error:
+        raise OutputError(f"{out}: cannot write ({first_line(error)})") from error
+    with scratch as folder:
+        yield Path(folder)
+
+
 def _schema_of(scan: pl.LazyFrame, path: Path) -> pl.Schema:
     """The scan's schema, a CSV parse failure named as such."""
     try:
@@ -169,9 +249,11 @@ def _score_parts(
     batch_rows: int,
     path: Path,
     reference: dict[str, Any] | None,
+    out: Path,
 ) -> tuple[np.ndarray, tuple[np.ndarray | None, np.ndarray], list[Path], int]:
     """Score ``scan`` batch by batch into Parquet parts under ``scratch``; also
-    count the rows outside the training range (with a drift ``reference``)."""
+    count the rows outside the training range (with a drift ``reference``). A part
+    that cannot be written is an :class:`OutputError` naming ``out``."""
     inputs = [*FEATURES, LABEL] if plan.has_label else list(FEATURES)
     amount_column = FEATURES.index("Amount")
     probabilities: list[np.ndarray] = []
@@ -198,12 +280,13 @@ def _score_parts(
                     labels.append(checked[LABEL].to_numpy())
                 part = scratch / f"part-{len(parts):08d}.parquet"
                 amount = features[:, amount_column]
-                pl.DataFrame([
+                scored = pl.DataFrame([
                     *(batch[name] for name in plan.kept),
                     pl.Series(PROBABILITY, p, dtype=pl.Float64),
                     pl.Series(FLAG, decision.flags(p, amount).astype(np.int8)),  # 0/1, like Class
                     pl.Series(EXPECTED_LOSS, decision.expected_loss(p, amount)),
-                ]).write_parquet(part)  # fmt: skip
+                ])  # fmt: skip
+                _write_part(scored, part, out)
                 parts.append(part)
                 start += batch.height
         except pl.exceptions.ComputeError as error:
@@ -213,6 +296,13 @@ def _score_parts(
     y = np.concatenate(labels).astype(np.int32) if labels else None
     money = np.concatenate(amounts)
     return np.concatenate(probabilities), (y, money), parts, outside
+
+
+def _write_part(scored: pl.DataFrame, part: Path, out: Path) -> None:
+    try:
+        scored.write_parquet(part)
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise OutputError(f"{out}: cannot write ({first_line(error)})") from error
 
 
 def _write_output(parts: list[Path], plan: ColumnPlan, out: Path, data: Path) -> None:
@@ -262,9 +352,9 @@ def find_reference(model: Path) -> dict[str, Any] | None:
     return None
 
 
-def _check_output(out: Path, data: Path, model: Path, *, force: bool) -> None:
+def _check_output(out: Path, data: Path | None, model: Path, *, force: bool) -> None:
     if out.suffix.lower() not in TABLE_SUFFIXES:
         raise OutputError(f"{out}: output must be a .csv or .parquet file")
     if model.is_dir() and out.resolve().is_relative_to(model.resolve()):
         raise OutputError(f"{out}: is inside the model folder {model}")
-    check_output_file(out, force=force, inputs=(data, model))
+    check_output_file(out, force=force, inputs=(model,) if data is None else (data, model))

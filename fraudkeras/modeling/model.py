@@ -19,6 +19,7 @@ from fraudkeras.modeling import features as transforms
 from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
 from fraudkeras.modeling.calibration import LogitCalibration
 from fraudkeras.modeling.loss import ClassWeightedBinaryCrossentropy, weighted_bce_rows
+from fraudkeras.modeling.portable import PortableModel
 
 PREDICT_BATCH_SIZE = 8192
 #: rows per call in :meth:`FraudMLP.prepare` and :func:`labelled_logits`: torch's eager
@@ -31,7 +32,7 @@ _BACKEND = current()
 
 
 @keras.saving.register_keras_serializable(package="fraudkeras")
-class FraudMLP(keras.Model):
+class FraudMLP(PortableModel):
     """Raw transaction (30 features) -> fraud probability.
 
     The input transform (:mod:`fraudkeras.modeling.features`, named by
@@ -195,13 +196,15 @@ class FraudMLP(keras.Model):
         the backend's trainer accepts (torch: 1), so a model compiled with 64
         steps a call under JAX, saved and loaded under torch, still runs."""
         wanted = kwargs.pop("steps_per_execution", 1)
+        if isinstance(wanted, int) and not isinstance(wanted, bool):  # else Keras refuses it
+            wanted = _BACKEND.steps_per_execution(wanted)
         super().compile(
             optimizer=(
                 keras.optimizers.Adam(DEFAULT_LEARNING_RATE) if optimizer is None else optimizer
             ),
             loss=self.default_loss() if loss is None else loss,
             metrics=metrics,
-            steps_per_execution=_BACKEND.steps_per_execution(wanted),
+            steps_per_execution=wanted,
             **kwargs,
         )
 

@@ -79,3 +79,18 @@ def test_stale_scratch_of_one_target_is_removed(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
     remove_stale_scratch(tmp_path / "run")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.partial-x", "run"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_disk_while_writing_is_an_output_error_naming_the_output(tmp_path: Path) -> None:
+    target = tmp_path / "run"
+    refused = pytest.raises(OutputError, match=r"run: cannot write \(.*No space left on device")
+    with refused, atomic_dir(target), open("/dev/full", "w") as full:  # a real ENOSPC
+        full.write("x")
+        full.flush()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no scratch left either
+    refused = pytest.raises(OutputError, match=r"out\.json: cannot write")
+    with refused, atomic_file(tmp_path / "out.json"), open("/dev/full", "w") as full:
+        full.write("x")
+        full.flush()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -129,9 +129,14 @@ def test_cli(trained_run, small_frame, tmp_path: Path) -> None:
     written = json.loads((out / drift.DRIFT_FILE).read_text())
     assert set(written) >= {"verdict", "features", "score", "shifted"}
     assert (out / drift.PLOT_FILE).read_bytes()[:4] == b"\x89PNG"
-    found = run_cli("drift", "--model", run, "--data", str(moved), "--out", str(out))
+    kept = run_cli("drift", "--model", run, "--data", str(moved), "--out", str(out))
+    assert kept.returncode == 6, kept.stderr  # as every command: no silent overwrite
+    assert f"{out / drift.DRIFT_FILE}: exists already (--force replaces it)" in kept.stderr
+    assert json.loads((out / drift.DRIFT_FILE).read_text()) == written
+    found = run_cli("drift", "--model", run, "--data", str(moved), "--out", str(out), "--force")
     assert found.returncode == 0  # a finding, not an error
-    failing = ("drift", "--model", run, "--data", str(moved), "--out", str(out), "--no-plots")
+    failing = ("drift", "--model", run, "--data", str(moved), "--out", str(out), "--no-plots",
+               "--force")  # fmt: skip
     done = run_cli(*failing, "--fail-on-drift")
     assert done.returncode == EXIT_DRIFT, done.stderr
     assert "V14" in done.stdout

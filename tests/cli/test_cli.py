@@ -178,6 +178,12 @@ def test_explain_command(capsys, trained_run) -> None:
     assert code == 0, err
     explained = json.loads(stdout)
     assert 0 <= explained["probability"] <= 1 and len(explained["contributions"]) == 30
+    assert explained["top"] == 2  # --top holds for --json too, as in the text
+    assert 0 < len(explained["towards_fraud"]) + len(explained["towards_normal"]) <= 4
+    contributions = explained["contributions"]
+    strongest = max((c for c in contributions.values() if c > 0), default=None)
+    if explained["towards_fraud"]:
+        assert explained["towards_fraud"][0]["contribution"] == strongest
     code, _, err = run_main(capsys, "explain", str(trained_run.run_dir), "--row", "-1")
     assert code == 2
     assert_one_error_line(err, "--row -1:", "has 3,000 rows")
@@ -187,15 +193,18 @@ def test_explain_command(capsys, trained_run) -> None:
     assert_one_error_line(err, "--transaction-json:")
 
 
-def test_report_command_needs_force_to_replace(capsys, trained_run, tmp_path: Path) -> None:
+def test_report_command_rewrites_the_report(capsys, trained_run, tmp_path: Path) -> None:
+    """Training writes the report, so ``report RUN_DIR`` replaces it (no --force)."""
     run = _copy_run(trained_run, tmp_path)
     code, stdout, err = run_main(capsys, "report", str(run), "--no-plots")
     assert code == 0, err
     assert f"report written to {run / 'report'}" in stdout
     assert not list((run / "report").glob("*.png"))
-    code, _, err = run_main(capsys, "report", str(run))
-    assert code == 6
-    assert_one_error_line(err, "report: exists already (--force replaces it)")
+    code, stdout, err = run_main(capsys, "report", str(run))
+    assert code == 0, err
+    assert list((run / "report").glob("*.png"))  # the second report replaced the first
+    code, _, err = run_main(capsys, "report", str(run), "--no-plots", "--force")
+    assert code == 0, err  # --force is still accepted
 
 
 def test_train_without_report(capsys, small_parquet: Path, tmp_path: Path) -> None:
@@ -206,4 +215,5 @@ def test_train_without_report(capsys, small_parquet: Path, tmp_path: Path) -> No
     )  # fmt: skip
     assert code == 0, err
     assert not (out / "report").exists() and "report written" not in stdout
+    assert "| 1 epoch (best 1)" in stdout and "epochs" not in stdout.splitlines()[0]
     assert json.loads((out / "config.json").read_text())["threshold_strategy"] == "recall"

@@ -76,6 +76,13 @@ def test_export_and_score_print_no_third_party_lines(trained_run, tmp_path: Path
     shutil.copytree(trained_run.run_dir, run)
     done = run_cli("export", str(run), "--formats", "litert,litert-int8,onnx")
     assert done.returncode == 0, done.stderr
+    # which figures the table compares, and why they differ from evaluate's
+    manifest = json.loads((run / "export" / "manifest.json").read_text())
+    note = " ".join(done.stdout.split())
+    reference = f"(PR-AUC {manifest['reference_pr_auc']:.4f})"
+    assert f"against the Keras model's float32 output on the test split {reference}" in note
+    run_pr_auc = json.loads((run / "metrics.json").read_text())["test"]["pr_auc"]
+    assert f"use float64 probabilities (PR-AUC {run_pr_auc:.4f})" in note
     scored = run_cli(
         "score", "--model", str(run / "export" / "model_int8.tflite"),
         "--data", trained_run.data["source"], "--out", str(tmp_path / "s.parquet"),

@@ -98,3 +98,23 @@ def test_missing_and_unknown_files_are_refused(tmp_path: Path) -> None:
         ModelFileError, match=rf"^{re.escape(str(unknown))}: unknown model type '\.pkl'"
     ):
         open_artifact(unknown)
+
+
+@pytest.mark.parametrize("name", ["keras", "saved_model", "litert", "onnx"])
+def test_every_runner_matches_a_frame_by_column_name(exported, trained_run, name: str) -> None:
+    import pandas as pd
+    import polars as pl
+
+    from fraudkeras.data.schema import FEATURES
+
+    run, _ = exported
+    path = run / "model.keras" if name == "keras" else run / "export" / FORMATS[name]
+    artifact = open_artifact(path)
+    x = trained_run.split.test.x[:300].astype(np.float32)
+    frame = pd.DataFrame(x, columns=list(FEATURES)).assign(account=np.arange(len(x)))
+    frame = frame[list(np.random.default_rng(5).permutation(frame.columns.to_numpy()))]
+    canonical = artifact.predict(x)  # the reference: the array in the documented order
+    for data in (frame, pl.from_pandas(frame), {c: frame[c].to_numpy() for c in frame.columns}):
+        np.testing.assert_array_equal(artifact.predict(data), canonical)
+    with pytest.raises(DataError, match=r"missing column\(s\) V5$"):
+        artifact.predict(frame.drop(columns=["V5"]))

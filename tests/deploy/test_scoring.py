@@ -248,3 +248,38 @@ def test_cli_scores_and_reports(litert: Path, small_parquet: Path, tmp_path: Pat
     bad = run_cli("score", "--model", str(broken), "--data", str(small_parquet), "--out", "x.csv")
     assert bad.returncode == 5 and "not a valid LiteRT model" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("form", ["pandas", "polars", "dict"])
+def test_score_takes_a_frame_in_memory_by_column_name(
+    litert: Path, small_frame: pl.DataFrame, tmp_path: Path, form: str
+) -> None:
+    head = small_frame.head(400).with_row_index("txn")
+    shuffled = head.select(np.random.default_rng(4).permutation(head.columns).tolist())
+    data = {
+        "pandas": lambda: shuffled.to_pandas(),
+        "polars": lambda: shuffled,
+        "dict": lambda: {c: shuffled[c].to_numpy() for c in shuffled.columns},
+    }[form]()
+    out = tmp_path / "scored.parquet"
+    result = score(litert, data, out, id_column="txn")
+    scored = pl.read_parquet(out)
+    assert scored["txn"].to_list() == list(range(400))
+    expected = raw_runtime(litert, features(head))  # the array in the documented order
+    np.testing.assert_allclose(scored["fraud_probability"].to_numpy(), expected, rtol=0, atol=1e-7)
+    assert result.rows == 400 and result.metrics is not None
+    with pytest.raises(DataError, match=r"^data: missing column\(s\) V2$"):
+        score(litert, shuffled.drop("V2"), tmp_path / "other.parquet")
+
+
+def test_a_part_that_cannot_be_written_is_an_output_error(
+    litert: Path, small_parquet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(self: pl.DataFrame, *args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full_disk)
+    out = tmp_path / "scored.csv"
+    with pytest.raises(OutputError, match=r"scored\.csv: cannot write .*No space left on device"):
+        score(litert, small_parquet, out)
+    assert not out.exists() and list(tmp_path.iterdir()) == []

@@ -55,8 +55,7 @@ def test_resume_checks_devices_first() -> None:
 def test_cli_rejects_bad_device_counts(capsys, value: str) -> None:
     assert main(["train", "--devices", value, "--quiet"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"fraudkeras: error: fraudkeras train: argument --devices: expected a positive "
-        f"integer, got {value!r}"
+        f"fraudkeras: error: train: argument --devices: expected a positive integer, got {value!r}"
     ]
 
 
