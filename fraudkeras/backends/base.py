@@ -169,20 +169,17 @@ def record(
     logits: Any,
     sample_weight: Any,
     training: bool,
-    metrics: Sequence[keras.metrics.Metric] | None = None,
 ) -> dict[str, Any]:
     """Update the model's metrics after a step and return their results: Keras's
     loss tracker ``loss`` weighted by the step's ``rows``; the compiled metrics
     on the probabilities; when evaluating, also the model's AUC monitors
     (``FraudMLP.monitors``, which training leaves alone: a per-step AUC
-    update costs as much as the rest of a step). ``metrics``: the model's metrics (a
-    JAX step passes them once, in their variables' order)."""
-    metrics = model.metrics if metrics is None else metrics
+    update costs as much as the rest of a step)."""
     probabilities = ops.sigmoid(logits)
     monitors = {id(metric) for metric in model.monitors}
     logs: dict[str, Any] = {}
-    for metric in metrics:
-        if metric is model.loss_tracker:
+    for metric in model.metrics:
+        if metric.name == "loss":  # Keras's loss tracker (FraudMLP.loss_tracker)
             metric.update_state(loss, sample_weight=rows)
         elif id(metric) in monitors:
             if training:

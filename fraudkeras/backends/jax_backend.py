@@ -50,13 +50,7 @@ class JaxBackend(Backend):
         state, data = args
         trainable, non_trainable, optimizer_variables, metrics_variables = state
         x, y, sample_weight = unpack(data)
-        masked = sample_weight is not None and keras.distribution.distribution() is not None
-        rows = real_rows(x, sample_weight, masked)
-        weights = (
-            share_weights(sample_weight, real_rows(x, None, False), rows)
-            if masked
-            else sample_weight
-        )
+        rows, weights = _row_weights(x, sample_weight)
 
         def loss_of(trainable: Any, non_trainable: Any) -> tuple[Any, tuple[Any, Any]]:
             logits, non_trainable = model.stateless_call(
@@ -82,13 +76,7 @@ class JaxBackend(Backend):
         state, data = args
         trainable, non_trainable, metrics_variables = state
         x, y, sample_weight = unpack(data)
-        masked = sample_weight is not None and keras.distribution.distribution() is not None
-        rows = real_rows(x, sample_weight, masked)
-        weights = (
-            share_weights(sample_weight, real_rows(x, None, False), rows)
-            if masked
-            else sample_weight
-        )
+        rows, weights = _row_weights(x, sample_weight)
         logits, non_trainable = model.stateless_call(
             trainable, non_trainable, x, training=False, return_logits=True
         )
@@ -216,6 +204,17 @@ def _distributed(devices: list[Any], sharded: bool = False) -> Iterator[None]:
         yield
     finally:
         keras.distribution.set_distribution(previous)
+
+
+def _row_weights(x: Any, sample_weight: Any) -> tuple[Any, Any]:
+    """The step's real rows and sample weights: under data parallelism the batch
+    is padded and ``sample_weight`` its mask, weighed so that the loss is the mean
+    over the real rows; otherwise the weights as given."""
+    masked = sample_weight is not None and keras.distribution.distribution() is not None
+    rows = real_rows(x, sample_weight, masked)
+    if not masked:
+        return rows, sample_weight
+    return rows, share_weights(sample_weight, real_rows(x, None, False), rows)
 
 
 def _record(
