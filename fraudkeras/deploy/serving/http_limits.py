@@ -44,7 +44,7 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._receiving = self._headers_done = self._refused = False
         self._timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override, unused-ignore]
         super().connection_made(transport)
         self._start_timer()
 
@@ -110,7 +110,7 @@ class BoundedHttpTools(HttpToolsProtocol):
             if self.cycle is not None:
                 return  # idle between requests: keep-alive's timeout applies
         elif self._headers_done:
-            scope: dict[str, Any] = self.scope  # type: ignore[assignment]
+            scope: dict[str, Any] = self.scope  # type: ignore[assignment, unused-ignore]
             scope[DISCONNECTED] = True  # the app sees the close; not its error
         message = f"request not received within {self.read_timeout:g} s (--read-timeout)"
         self._refuse(408, "Request Timeout", message)
