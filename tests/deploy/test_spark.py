@@ -162,7 +162,7 @@ def test_the_documented_spark_example_scores_as_local_score(
     local_score(model, data, tmp_path / "local.parquet", id_column=ID)
     local = pl.read_parquet(tmp_path / "local.parquet").sort(ID)
     written = pl.read_parquet(tmp_path / "scored" / "*.parquet").sort(ID)
-    assert written.columns == [*frame.columns, "fraud_probability", "is_fraud"]
+    assert written.columns == [*frame.columns, "fraud_probability", "is_fraud", "expected_loss"]
     np.testing.assert_allclose(
         written["fraud_probability"].to_numpy(), local["fraud_probability"].to_numpy(), atol=1e-6
     )

@@ -141,12 +141,16 @@ def test_cli_run_on_two_devices_matches_one(trained_run, small_parquet: Path, tm
 
 
 def _assert_close(actual, expected, path: str = "") -> None:
-    """Nested metrics equal, numbers within 1e-5 (thresholds and counts too: a
-    tuned threshold moves with its scores' rounding only)."""
+    """Nested metrics equal, numbers (in lists too) within 1e-5 (thresholds and
+    counts too: a tuned threshold moves with its scores' rounding only)."""
     if isinstance(expected, dict):
         assert sorted(actual) == sorted(expected), path
         for key in expected:
             _assert_close(actual[key], expected[key], f"{path}.{key}")
+    elif isinstance(expected, list):
+        assert len(actual) == len(expected), path
+        for index, (got, want) in enumerate(zip(actual, expected, strict=True)):
+            _assert_close(got, want, f"{path}[{index}]")
     elif isinstance(expected, float | int) and not isinstance(expected, bool):
         assert actual == pytest.approx(expected, abs=1e-5), path
     else:

@@ -21,6 +21,7 @@ def test_run_folder_holds_every_record(trained_run) -> None:
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [
             "model.keras",
+            "checksums.json",
             "config.json",
             "metrics.json",
             "history.json",
