@@ -20,7 +20,8 @@ from types import FrameType
 from typing import Any
 
 from fraudkeras._core.backend import is_installed
-from fraudkeras._core.errors import BackendError, ListenError, ParameterError
+from fraudkeras._core.errors import ListenError, ParameterError
+from fraudkeras._core.extras import missing_extra
 from fraudkeras._core.validation import check_int
 from fraudkeras.deploy.formats import SERVABLE
 from fraudkeras.deploy.serving.settings import Settings
@@ -36,7 +37,8 @@ def serve(settings: Settings) -> int:
     """Load and verify the model, bind the ports, serve; 0 after a clean drain."""
     missing = [name for name in NEEDS if not is_installed(name)]
     if missing:
-        raise BackendError(f"serving needs {', '.join(missing)}: pip install 'fraudkeras[serve]'")
+        absent = ModuleNotFoundError(f"No module named {missing[0]!r}", name=missing[0])
+        raise missing_extra(absent, "serve")
     from fraudkeras.deploy.serving.app import load_repository
 
     repository = load_repository(settings)  # a bad model stops us here, before any port
