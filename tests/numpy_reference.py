@@ -101,10 +101,15 @@ def logits(weights: Weights, x: np.ndarray) -> np.ndarray:
     return forward(weights, x)[0]
 
 
+def calibrated_logits(weights: Weights, x: np.ndarray) -> np.ndarray:
+    """The logits the model outputs outside training: the calibration map applied."""
+    scale, bias = weights.calibration
+    return scale * logits(weights, x) + bias
+
+
 def probabilities(weights: Weights, x: np.ndarray) -> np.ndarray:
     """The model's output: the sigmoid of the calibrated logit."""
-    scale, bias = weights.calibration
-    z = scale * logits(weights, x) + bias
+    z = calibrated_logits(weights, x)
     # the logistic function, evaluated where exp() cannot overflow
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))

@@ -52,6 +52,18 @@ def test_tritonclient_http_defaults_agree_with_keras(server, batch) -> None:
     client.close()
 
 
+def test_the_documented_client_example_scores_as_keras(server, batch) -> None:
+    """``examples/triton_client.py``, embedded in the serving guide."""
+    import runpy
+    from pathlib import Path
+
+    x, reference, _ = batch
+    example = Path(__file__).parents[3] / "examples" / "triton_client.py"
+    outputs = runpy.run_path(str(example))["score"](f"127.0.0.1:{server.port}", x)
+    assert np.max(np.abs(outputs["fraud_probability"] - reference)) <= TOLERANCE
+    assert outputs["is_fraud"].shape == outputs["expected_loss"].shape == (len(x),)
+
+
 def _header(rows: int, size: int | None) -> dict[str, object]:
     tensor: dict[str, object] = {"name": "transactions", "shape": [rows, 30], "datatype": "FP32"}
     if size is not None:
