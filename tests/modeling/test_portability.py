@@ -1,6 +1,6 @@
-"""A .keras file saved under this backend loads under every backend (subprocesses:
-a backend cannot be switched inside a process). Each tox env saves under its own
-backend, so the three envs together cover all 3 x 3 pairs."""
+"""A .keras file trained under any backend loads under every backend with plain
+Keras and predicts, evaluates, trains and exports (subprocesses: a backend cannot
+be switched inside a process); the 3 x 3 pairs run once, from the JAX env."""
 
 from __future__ import annotations
 
