@@ -49,9 +49,10 @@ def test_run_folder_holds_every_record(trained_run) -> None:
             "false_alarm_cost",
             "cost",
             "savings",
+            "flagged",
         }
     assert metrics["threshold_policy"] == {"strategy": "f1", "target_recall": 0.9,
-                                           "review_cost": 5.0}  # fmt: skip
+                                           "review_cost": 5.0, "chargeback_fee": 0.0}  # fmt: skip
     test_amounts = trained_run.split.test.amounts
     assert metrics["test"]["baseline_costs"] == pytest.approx({
         "flag_nothing": test_amounts[trained_run.split.test.y == 1].sum(),
