@@ -16,7 +16,7 @@ from fraudkeras.analysis.attribution import (
     logit_gradients,
 )
 from fraudkeras.modeling.model import fraud_probabilities, load_model
-from helpers import BACKEND, attributions_under, numpy_time_of_day
+from helpers import BACKEND, attributions_under, numpy_time_of_day, only_backend
 
 
 def numpy_network(model):
@@ -117,6 +117,7 @@ def test_bad_method_and_steps_are_refused(model_and_rows) -> None:
         attributions(model, x, steps=0)
 
 
+@only_backend("torch")  # this backend against the other two: every pair once
 def test_every_backend_gives_the_same_attributions(trained_run, model_and_rows, tmp_path):
     """The same .keras model, attributed here and in a subprocess per other backend."""
     model, x = model_and_rows

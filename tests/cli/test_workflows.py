@@ -93,6 +93,7 @@ def test_export_and_score_print_no_third_party_lines(trained_run, tmp_path: Path
         assert not noisy, result.stderr
 
 
+@only_backend("torch")  # finding data by path: the backend changes nothing
 def test_a_run_folder_moved_with_its_data_keeps_working(
     trained_run, small_parquet: Path, tmp_path: Path
 ) -> None:

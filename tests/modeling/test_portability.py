@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +43,18 @@ def test_train_anywhere_load_with_plain_keras_anywhere(small, tmp_path: Path) ->
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
     trained = {b: tmp_path / f"run-{b}" / "model.keras" for b in installed}
-    for backend, path in trained.items():
-        run_test_job(backend, "train-run", tmp_path / "table.parquet", path.parent)
-    assert compile_config(trained["jax"])["steps_per_execution"] > 1  # what torch refused
-    for backend in sorted(installed, key=lambda b: b == "tensorflow"):  # exports last
-        export = "export" if backend == "tensorflow" else ""
-        run_test_job(backend, "use-loaded", tmp_path / "x.npy", tmp_path / "y.npy", tmp_path,
-                     export, *trained.values())  # fmt: skip
+    with ThreadPoolExecutor() as pool:  # the processes side by side
+        list(pool.map(lambda b: run_test_job(b, "train-run", tmp_path / "table.parquet",
+                                             trained[b].parent), installed))  # fmt: skip
+        assert compile_config(trained["jax"])["steps_per_execution"] > 1  # what torch refused
+
+        def use_loaded(backend: str) -> None:
+            export = "export" if backend == "tensorflow" else ""
+            run_test_job(backend, "use-loaded", tmp_path / "x.npy", tmp_path / "y.npy",
+                         tmp_path, export, *trained.values())  # fmt: skip
+
+        list(pool.map(use_loaded, [b for b in installed if b != "tensorflow"]))
+        use_loaded("tensorflow")  # last: it exports what the others fine-tuned
 
     def numpy_probabilities(path: Path) -> tuple[np.ndarray, np.ndarray]:
         model = load_model(path)

@@ -1,6 +1,7 @@
 """Fixtures for the serving tests: an exported run, and ``fraudkeras serve`` started
 for real in a subprocess on free loopback ports (stopped with SIGTERM afterwards).
-Every test here needs the serve extra and is skipped cleanly without it."""
+Every test here needs the serve extra and is skipped cleanly without it. They run
+under the TensorFlow backend only: the server runs a LiteRT file, whatever the backend."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import BACKEND
+
+if BACKEND != "tensorflow":
+    pytest.skip("served under the tensorflow backend only", allow_module_level=True)
 for module in ("starlette", "uvicorn", "grpc", "prometheus_client", "tritonclient.grpc", "httpx"):
     pytest.importorskip(module, reason="needs the serve extra: pip install 'fraudkeras[serve]'")
 pytest.importorskip("ai_edge_litert", reason="serves a LiteRT file")
