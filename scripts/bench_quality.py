@@ -23,13 +23,18 @@ recall at 1 % false-positive rate, precision of the ``--k`` top-scored
 transactions per day, and the cost (missed fraud amount + ``--review-cost`` per
 false alarm) of flagging at 0.5, of the best single threshold in hindsight and of
 the expected-cost rule; each as the mean and 95 % interval over runs (seeds, split
-seeds, folds).
+seeds, folds), and the median test PR-AUC the targets are stated in.
+
+``--variant NAME="ARGS"`` (repeatable) trains FraudMLP once more per run with extra
+``fraudkeras train`` options (a lever such as ``ema="--ema 0.99"``) on the very same
+cases and seeds; its effect is the paired difference from the default model's run
+of the same case, seed and backend, with its 95 % interval.
 
     pip install '.[bench]'   # xgboost, lightgbm
     python scripts/bench_quality.py [--data PATH] [--backends jax torch tensorflow]
         [--seeds 1 2 3 4 5] [--split-seeds 42 7 11] [--protocols stratified time prequential]
         [--folds 3 --test-hours 3 --gap-hours 2] [--no-gbdt] [--train-args "--epochs 20"]
-        [--json OUT]
+        [--variant ema="--ema 0.99" ...] [--json OUT]
 """
 
 from __future__ import annotations
@@ -169,9 +174,11 @@ def gbdt(anchors: Path, parts: Any) -> list[tuple[str, int, np.ndarray]]:
     return found
 
 
-def fraudmlp(backend: str, case: Case, seed: int, extra: list[str], work: Path) -> Path:
+def fraudmlp(
+    backend: str, case: Case, seed: int, extra: list[str], work: Path, label: str = ""
+) -> Path:
     """Train in a subprocess, as a user would; return the saved model."""
-    out = work / f"{backend}-{case.protocol}-{case.split_seed}-{case.path.stem}-{seed}"
+    out = work / f"{backend}-{case.protocol}-{case.split_seed}-{case.path.stem}-{seed}{label}"
     command = [sys.executable, "-m", "fraudkeras", "train", "--backend", backend,
                "--data", str(case.path), "--split", case.kind, "--split-seed",
                str(case.split_seed), "--seed", str(seed), "--out", str(out), "--quiet",
@@ -189,8 +196,9 @@ def fraudmlp(backend: str, case: Case, seed: int, extra: list[str], work: Path) 
 def summary_table(results: list[dict[str, Any]], protocols: list[str]) -> list[str]:
     from fraudkeras.metrics.protocol import mean_interval
 
-    lines = ["| protocol | model | runs | " + " | ".join(label for _, label, _ in METRICS) + " |",
-             "|---|---|---:|" + "---:|" * len(METRICS)]  # fmt: skip
+    lines = ["| protocol | model | runs | median PR-AUC | "
+             + " | ".join(label for _, label, _ in METRICS) + " |",
+             "|---|---|---:|---:|" + "---:|" * len(METRICS)]  # fmt: skip
     for protocol in protocols:
         rows = [r for r in results if r["protocol"] == protocol]
         for model in dict.fromkeys(r["model"] for r in rows):
@@ -200,8 +208,43 @@ def summary_table(results: list[dict[str, Any]], protocols: list[str]) -> list[s
                 got = mean_interval([r[key] for r in mine])
                 cells.append(f"{fmt.format(got['mean'])} [{fmt.format(got['low'])}, "
                              f"{fmt.format(got['high'])}]")  # fmt: skip
-            lines.append(f"| {protocol} | {model} | {len(mine)} | " + " | ".join(cells) + " |")
+            median = float(np.median([r["pr_auc"] for r in mine]))
+            lines.append(f"| {protocol} | {model} | {len(mine)} | {median:.4f} | "
+                         + " | ".join(cells) + " |")  # fmt: skip
     return lines
+
+
+def lever_table(results: list[dict[str, Any]], variants: list[str]) -> list[str]:
+    """Each variant's paired difference from the default model (same backend, case
+    and seed): mean and 95 % interval of PR-AUC, Brier and the p x Amount rule's cost."""
+    from fraudkeras.metrics.protocol import mean_interval
+
+    keys = (("pr_auc", "{:+.4f}"), ("brier", "{:+.6f}"), ("cost_expected_rule", "{:+,.0f}"))
+    lines = ["| protocol | backend | lever | runs | ΔPR-AUC | ΔBrier | Δcost p x Amount rule |",
+             "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    base = {(r["protocol"], r["model"], r["case"], r["seed"]): r for r in results}
+    for variant in variants:
+        mine = [r for r in results if r.get("variant") == variant]
+        for protocol, model in dict.fromkeys((r["protocol"], r["base_model"]) for r in mine):
+            pairs = [(r, base[(protocol, model, r["case"], r["seed"])]) for r in mine
+                     if r["protocol"] == protocol and r["base_model"] == model]  # fmt: skip
+            cells = []
+            for key, fmt in keys:
+                got = mean_interval([r[key] - b[key] for r, b in pairs])
+                cells.append(f"{fmt.format(got['mean'])} [{fmt.format(got['low'])}, "
+                             f"{fmt.format(got['high'])}]")  # fmt: skip
+            backend = model.removeprefix("fraudmlp-")
+            lines.append(f"| {protocol} | {backend} | {variant} | {len(pairs)} | "
+                         + " | ".join(cells) + " |")  # fmt: skip
+    return lines
+
+
+def variant(text: str) -> tuple[str, list[str]]:
+    """``NAME=ARGS`` of ``--variant``."""
+    name, sep, options = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f'expected NAME="--option value", got {text!r}')
+    return name, shlex.split(options)
 
 
 def main() -> int:
@@ -220,6 +263,14 @@ def main() -> int:
     parser.add_argument("--review-cost", type=float, default=5.0)
     parser.add_argument("--no-gbdt", action="store_true", help="skip baseline_gbdt.py")
     parser.add_argument("--train-args", default="", help="extra `fraudkeras train` options")
+    parser.add_argument(
+        "--variant",
+        type=variant,
+        action="append",
+        default=[],
+        metavar='NAME="ARGS"',
+        help="also train with these extra options; report the paired effect",
+    )
     parser.add_argument("--json", type=Path, help="write every result here")
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "jax")  # this process only reads models
@@ -232,11 +283,12 @@ def main() -> int:
     extra = shlex.split(args.train_args)
     results: list[dict[str, Any]] = []
 
-    def record(case: Case, model: str, seed: int, parts: Any, p: np.ndarray) -> None:
+    def record(case: Case, model: str, seed: int, parts: Any, p: np.ndarray,
+               **labels: str) -> None:  # fmt: skip
         test = parts.test
         got = measure(test.y, p, test.amounts, test.times, args.k, args.review_cost)
         results.append({"protocol": case.protocol, "case": case.name, "model": model,
-                        "seed": seed, **got})  # fmt: skip
+                        "seed": seed, **labels, **got})  # fmt: skip
         print(f"  {case.protocol:11s} {case.name:34s} {model:18s} seed {seed}: "
               f"PR-AUC {got['pr_auc']:.4f} Brier {got['brier']:.6f} ECE {got['ece']:.6f} "
               f"cost@0.5 {got['cost_at_0.5']:,.0f} rule {got['cost_expected_rule']:,.0f}",
@@ -257,6 +309,12 @@ def main() -> int:
                     path = fraudmlp(backend, case, seed, extra, Path(scratch))
                     p = fraud_probabilities(load_model(path), parts.test.x)
                     record(case, f"fraudmlp-{backend}", seed, parts, p)
+                    for name, options in args.variant:
+                        path = fraudmlp(backend, case, seed, [*extra, *options], Path(scratch),
+                                        f"-{name}")  # fmt: skip
+                        p = fraud_probabilities(load_model(path), parts.test.x)
+                        record(case, f"fraudmlp-{backend}-{name}", seed, parts, p,
+                               variant=name, base_model=f"fraudmlp-{backend}")  # fmt: skip
 
     print(f"\n{started}; data {Path(args.data).name}; seeds {args.seeds}; split seeds "
           f"{args.split_seeds}; folds {args.folds} x {args.test_hours:g} h after a "
@@ -264,6 +322,9 @@ def main() -> int:
           f"train args {args.train_args!r}")  # fmt: skip
     print("mean [95 % interval] over runs (seeds x split seeds x folds):")
     print("\n".join(summary_table(results, args.protocols)))
+    if args.variant:
+        print("\nlevers: paired difference from the default model, mean [95 % interval]:")
+        print("\n".join(lever_table(results, [name for name, _ in args.variant])))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -18,7 +18,7 @@ from fraudkeras.data.splits import SPLIT_KINDS
 from fraudkeras.metrics.calibration import CALIBRATIONS
 from fraudkeras.metrics.thresholds import THRESHOLD_STRATEGIES
 from fraudkeras.modeling.features import TRANSFORMS
-from fraudkeras.runs.config import TrainConfig
+from fraudkeras.runs.config import SCHEDULES, TrainConfig
 from fraudkeras.runs.folder import RunFolder
 
 #: help for each TrainConfig field; the defaults come from the dataclass itself
@@ -42,12 +42,17 @@ CONFIG_HELP = {
     "chargeback_fee": "a fixed cost of every missed fraud, beside its Amount",
     "calibration": "the map fitted on validation after training: platt (scale and bias), "
     "temperature, prior (undo the class weights only) or none",
+    "schedule": "the learning rate over the run: constant, or cosine (decays to 0 at the "
+    "last epoch)",
+    "ema": "momentum of an exponential moving average of the weights, which validation, "
+    "checkpoints and the saved model use, like 0.99 (0: none)",
 }
 _CHOICES = {
     "split": SPLIT_KINDS,
     "threshold_strategy": THRESHOLD_STRATEGIES,
     "features": TRANSFORMS,
     "calibration": CALIBRATIONS,
+    "schedule": SCHEDULES,
 }
 THRESHOLD_FIELDS = ("threshold_strategy", "target_recall", "review_cost", "chargeback_fee")
 

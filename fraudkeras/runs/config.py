@@ -27,6 +27,9 @@ from fraudkeras.modeling.features import (
     check_transform,
 )
 
+#: how the learning rate moves over a run (:func:`fraudkeras.training.building.compile_model`)
+SCHEDULES = ("constant", "cosine")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -52,6 +55,12 @@ class TrainConfig:
     chargeback_fee: float = 0.0
     #: the map fitted on validation after training (:mod:`fraudkeras.metrics.calibration`)
     calibration: str = DEFAULT_CALIBRATION
+    #: the learning rate over the run: constant, or cosine decay to 0 over all epochs
+    schedule: str = "constant"
+    #: the momentum of an exponential moving average of the weights (Keras's
+    #: ``use_ema``); validation, checkpoints and the saved model use the average.
+    #: 0: none
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("split", self.split, SPLIT_KINDS)
@@ -71,6 +80,8 @@ class TrainConfig:
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
         check_transform(self.features)
         check_choice("calibration", self.calibration, CALIBRATIONS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_float("ema", self.ema, low=0, high=1, high_inclusive=False)
         self.threshold_policy()  # validates the four threshold fields
 
     @classmethod

@@ -96,6 +96,10 @@ def fit_epochs(
     own: list[keras.callbacks.Callback] = [batches.callback()]
     if validation is not None:
         own.insert(0, Validation(model, validation.x, validation.y))
+    if getattr(model.optimizer, "use_ema", False):
+        # first: from each epoch's end to the next epoch's start the model holds the
+        # averaged weights, so validation, checkpoints and the best epoch use them
+        own.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     model.fit(
         current().feed(batches),
         shuffle=False,  # the order is the dataset's; Keras would shuffle whole batches
