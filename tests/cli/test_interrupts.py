@@ -39,7 +39,7 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], seco
 def start_training(data: Path, out: Path) -> subprocess.Popen[str]:
     """Long enough (many small batches) to be caught between checkpoints."""
     return start(
-        "train", "--backend", BACKEND, "--data", str(data), "--epochs", "12", "--patience", "12",
+        "train", "--backend", BACKEND, "--data", str(data), "--epochs", "6", "--patience", "6",
         "--batch-size", "16", "--quiet", "--out", str(out),
     )  # fmt: skip
 
