@@ -28,7 +28,9 @@ seeds, folds), and the median test PR-AUC the targets are stated in.
 ``--variant NAME="ARGS"`` (repeatable) trains FraudMLP once more per run with extra
 ``fraudkeras train`` options (a lever such as ``ema="--ema 0.99"``) on the very same
 cases and seeds; its effect is the paired difference from the default model's run
-of the same case, seed and backend, with its 95 % interval.
+of the same case, seed and backend, with its 95 % interval. ``--calibrations``
+refits the default model's calibration map on validation by other methods
+(``none``, ``temperature``, ...) without training again, reported the same way.
 
     pip install '.[bench]'   # xgboost, lightgbm
     python scripts/bench_quality.py [--data PATH] [--backends jax torch tensorflow]
@@ -193,6 +195,23 @@ def fraudmlp(
     return out / "model.keras"
 
 
+def recalibrated(path: Path, parts: Any, method: str) -> np.ndarray:
+    """Test probabilities of the model at ``path`` with its calibration map refitted
+    on the validation split by ``method`` (what ``--calibration METHOD`` would fit)."""
+    from scipy.special import logit
+
+    from fraudkeras.metrics.calibration import fit_map
+    from fraudkeras.modeling.model import fraud_probabilities, load_model
+
+    model = load_model(path)
+    assert model.calibration is not None
+    model.calibration.reset()
+    raw = fraud_probabilities(model, parts.validation.x)
+    z = logit(np.clip(raw, 1e-300, 1 - 1e-16))
+    model.calibration.set_map(fit_map(method, z, parts.validation.y, model.class_weight))
+    return fraud_probabilities(model, parts.test.x)
+
+
 def summary_table(results: list[dict[str, Any]], protocols: list[str]) -> list[str]:
     from fraudkeras.metrics.protocol import mean_interval
 
@@ -216,12 +235,13 @@ def summary_table(results: list[dict[str, Any]], protocols: list[str]) -> list[s
 
 def lever_table(results: list[dict[str, Any]], variants: list[str]) -> list[str]:
     """Each variant's paired difference from the default model (same backend, case
-    and seed): mean and 95 % interval of PR-AUC, Brier and the p x Amount rule's cost."""
+    and seed): mean and 95 % interval of PR-AUC, Brier, ECE and the p x Amount rule's cost."""
     from fraudkeras.metrics.protocol import mean_interval
 
-    keys = (("pr_auc", "{:+.4f}"), ("brier", "{:+.6f}"), ("cost_expected_rule", "{:+,.0f}"))
-    lines = ["| protocol | backend | lever | runs | ΔPR-AUC | ΔBrier | Δcost p x Amount rule |",
-             "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    keys = (("pr_auc", "{:+.4f}"), ("brier", "{:+.6f}"), ("ece", "{:+.6f}"),
+            ("cost_expected_rule", "{:+,.0f}"))  # fmt: skip
+    lines = ["| protocol | backend | lever | runs | ΔPR-AUC | ΔBrier | ΔECE | Δcost p x Amount |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     base = {(r["protocol"], r["model"], r["case"], r["seed"]): r for r in results}
     for variant in variants:
         mine = [r for r in results if r.get("variant") == variant]
@@ -272,6 +292,13 @@ def main() -> int:
         help="also train with these extra options; report the paired effect",
     )
     parser.add_argument("--json", type=Path, help="write every result here")
+    parser.add_argument(
+        "--calibrations",
+        nargs="*",
+        default=[],
+        help="also refit the default model's calibration by these methods",
+    )
+    parser.add_argument("--keep", type=Path, help="keep every trained run in this folder")
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "jax")  # this process only reads models
     from fraudkeras.data.splits import split as split_data
@@ -294,8 +321,10 @@ def main() -> int:
               f"cost@0.5 {got['cost_at_0.5']:,.0f} rule {got['cost_expected_rule']:,.0f}",
               flush=True)  # fmt: skip
 
-    with tempfile.TemporaryDirectory() as scratch:
-        for case in cases(args, table, Path(scratch)):
+    with tempfile.TemporaryDirectory() as temporary:
+        scratch = args.keep or Path(temporary)
+        scratch.mkdir(parents=True, exist_ok=True)
+        for case in cases(args, table, scratch):
             case_table = table if case.path == Path(args.data) else load_transactions(case.path)
             parts = split_data(case_table, case.kind, case.split_seed)
             print(f"{case.protocol} / {case.name}: {len(parts.train.y):,d} train, "
@@ -306,11 +335,15 @@ def main() -> int:
                     record(case, model, seed, parts, p)
             for backend in args.backends:
                 for seed in args.seeds:
-                    path = fraudmlp(backend, case, seed, extra, Path(scratch))
+                    path = fraudmlp(backend, case, seed, extra, scratch)
                     p = fraud_probabilities(load_model(path), parts.test.x)
                     record(case, f"fraudmlp-{backend}", seed, parts, p)
+                    for method in args.calibrations:
+                        record(case, f"fraudmlp-{backend}-calibration_{method}", seed, parts,
+                               recalibrated(path, parts, method), variant=f"calibration_{method}",
+                               base_model=f"fraudmlp-{backend}")  # fmt: skip
                     for name, options in args.variant:
-                        path = fraudmlp(backend, case, seed, [*extra, *options], Path(scratch),
+                        path = fraudmlp(backend, case, seed, [*extra, *options], scratch,
                                         f"-{name}")  # fmt: skip
                         p = fraud_probabilities(load_model(path), parts.test.x)
                         record(case, f"fraudmlp-{backend}-{name}", seed, parts, p,
@@ -322,9 +355,10 @@ def main() -> int:
           f"train args {args.train_args!r}")  # fmt: skip
     print("mean [95 % interval] over runs (seeds x split seeds x folds):")
     print("\n".join(summary_table(results, args.protocols)))
-    if args.variant:
+    levers = [name for name, _ in args.variant] + [f"calibration_{m}" for m in args.calibrations]
+    if levers:
         print("\nlevers: paired difference from the default model, mean [95 % interval]:")
-        print("\n".join(lever_table(results, [name for name, _ in args.variant])))
+        print("\n".join(lever_table(results, levers)))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
