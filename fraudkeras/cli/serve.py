@@ -46,7 +46,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
         "--poll-seconds", type=float, default=2.0,
-        help="how often a repository is checked for new versions (default: %(default)s)",
+        help="how often the served model is re-checked (its file's sha256, its probe; "
+        "readiness follows) and a repository polled for new versions (default: %(default)s)",
     )  # fmt: skip
     limits = serve.add_argument_group("limits (see docs/serving.md)")
     for flag, kind, help_text in _LIMITS:
