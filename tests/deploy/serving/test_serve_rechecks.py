@@ -74,9 +74,7 @@ def test_a_changed_model_file_makes_the_server_unready_until_put_back(
         with served.open("r+b") as file:  # one flipped byte: the sha256 no longer matches
             file.seek(len(original) // 2)
             file.write(bytes([original[len(original) // 2] ^ 0xFF]))
-        unready = _until(
-            lambda: httpx.get(f"{server.url}/v2/health/ready").status_code == 503
-        )
+        unready = _until(lambda: httpx.get(f"{server.url}/v2/health/ready").status_code == 503)
         assert unready, server.output()
         _ready_everywhere(server, False)
         for answered in _probabilities(server, x):  # the verified copy in memory answers
