@@ -10,12 +10,14 @@ from typing import Any
 from fraudkeras._core.errors import ParameterError
 
 
-def check_int(name: str, value: Any, *, minimum: int) -> int:
-    """Return ``value`` as an int if it is an integer >= ``minimum``."""
+def check_int(name: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` as an int if it is an integer >= ``minimum`` (and <= ``maximum``)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ParameterError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise ParameterError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ParameterError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 

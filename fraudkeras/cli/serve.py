@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fraudkeras._core.validation import check_float, check_int
 from fraudkeras.deploy.serving.runner import ARTIFACT_CHOICES, port
@@ -36,7 +36,10 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
         "--grpc-port", type=int, default=8081, help="V2 gRPC port (0: none) (default: %(default)s)"
     )
     serve.add_argument(
-        "--workers", type=int, default=1, help="server processes (default: %(default)s)"
+        "--workers",
+        type=int,
+        default=1,
+        help=f"server processes (default: %(default)s; 1 to {MAX_WORKERS})",
     )
     serve.add_argument("--threshold", type=float, help="flag p >= T (default: the run's decision)")
     serve.add_argument(
@@ -46,64 +49,93 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
         "--poll-seconds", type=float, default=2.0,
-        help="how often a repository is checked for new versions (default: %(default)s)",
+        help="how often the served model is re-checked (its file's sha256, its probe; "
+        "readiness follows) and a repository polled for new versions "
+        "(default: %(default)s; 0.05 to 3,600)",
     )  # fmt: skip
     limits = serve.add_argument_group("limits (see docs/serving.md)")
-    for flag, kind, help_text in _LIMITS:
-        default = getattr(_DEFAULTS, flag.replace("-", "_"))
-        limits.add_argument(f"--{flag}", type=kind, default=default,
-                            help=f"{help_text} (default: %(default)s)")  # fmt: skip
+    for limit in LIMITS:
+        default = getattr(_DEFAULTS, limit.dest)
+        limits.add_argument(
+            f"--{limit.flag}", type=limit.kind, default=default,
+            help=f"{limit.help} (default: %(default)s; {limit.span})",
+        )  # fmt: skip
     return serve
 
 
+class Limit(NamedTuple):
+    """One limit's flag, type, allowed range (inclusive) and help."""
+
+    flag: str
+    kind: type[int] | type[float]
+    low: int | float
+    high: int | float
+    help: str
+
+    @property
+    def dest(self) -> str:
+        return self.flag.replace("-", "_")
+
+    @property
+    def span(self) -> str:
+        return (
+            f"{self.low:,} to {self.high:,}"
+            if self.kind is int
+            else f"{self.low:g} to {self.high:,g}"
+        )
+
+    def check(self, value: Any) -> int | float:
+        """``value`` if it is in range, else a ParameterError naming the option."""
+        if self.kind is int:
+            return check_int(self.dest, value, minimum=int(self.low), maximum=int(self.high))
+        return check_float(self.dest, value, low=self.low, high=self.high)
+
+
 _DEFAULTS = Settings(model="")
-#: (flag, type, help) of every limit; the defaults are Settings'
-_LIMITS = (
-    ("max-header-bytes", int, "request line + headers per request; beyond: 431"),
-    ("max-connections", int, "open HTTP connections per process; beyond: 503"),
-    ("read-timeout", float, "seconds to receive a whole request; beyond: 408"),
-    ("inference-timeout", float, "seconds for a request's inference; beyond: 504"),
-    ("grpc-max-concurrent-rpcs", int, "gRPC calls at once; beyond: RESOURCE_EXHAUSTED"),
-    ("grpc-threads", int, "gRPC handler threads"),
-    ("deregister-seconds", float, "at SIGTERM, answer ready=503 but keep serving this long"),
-    ("drain-seconds", float, "then, time for requests in flight; after it they are cut"),
-    ("max-batch-size", int, "transactions merged into one runtime call"),
-    ("batch-timeout-micros", int, "wait this long for more requests to fill a batch"),
-    ("num-batch-threads", int, "runtime calls in parallel"),
-    ("max-queued-requests", int, "requests waiting for a batch; beyond: 503"),
-)
+_DAY = 86_400.0
+#: every limit of ``serve``, with its range (the defaults are Settings'): beyond the
+#: upper ends a value disables the limit or exhausts the process (threads, timers)
+LIMITS = (
+    Limit("max-header-bytes", int, 1024, 8 << 20,
+          "request line + headers per request; beyond: 431"),
+    Limit("max-connections", int, 1, 1_000_000,
+          "open HTTP connections per process; beyond: 503"),
+    Limit("read-timeout", float, 0.001, _DAY, "seconds to receive a whole request; beyond: 408"),
+    Limit("inference-timeout", float, 0.001, _DAY,
+          "seconds for a request's inference; beyond: 504"),
+    Limit("grpc-max-concurrent-rpcs", int, 1, 1_000_000,
+          "gRPC calls at once; beyond: RESOURCE_EXHAUSTED"),
+    Limit("grpc-threads", int, 1, 1024, "gRPC handler threads"),
+    Limit("deregister-seconds", float, 0.0, 3600.0,
+          "at SIGTERM, answer ready=503 but keep serving this long"),
+    Limit("drain-seconds", float, 0.0, 3600.0,
+          "then, time for requests in flight; after it they are cut"),
+    Limit("max-batch-size", int, 1, 1_000_000, "transactions merged into one runtime call"),
+    Limit("batch-timeout-micros", int, 0, 3_600_000_000,
+          "wait this long for more requests to fill a batch"),
+    Limit("num-batch-threads", int, 1, 256, "runtime calls in parallel"),
+    Limit("max-queued-requests", int, 1, 1_000_000,
+          "requests waiting for a batch; beyond: 503"),
+)  # fmt: skip
+#: most ``--workers`` (each a process with its own model and threads)
+MAX_WORKERS = 256
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or Ctrl-C; 0 after a clean drain."""
     from fraudkeras.deploy.serving.runner import serve
 
-    positive = {"minimum": 1}
-
+    limits: dict[str, Any] = {
+        limit.dest: limit.check(getattr(args, limit.dest)) for limit in LIMITS
+    }
     settings = Settings(
         model=str(args.model), name=args.name, host=args.host,
         port=port("port", args.port), grpc_port=port("grpc_port", args.grpc_port),
-        workers=check_int("workers", args.workers, minimum=1),
+        workers=check_int("workers", args.workers, minimum=1, maximum=MAX_WORKERS),
         threshold=None if args.threshold is None else check_float(
             "threshold", args.threshold, low=0.0, high=1.0),
         artifact=args.artifact, access_log=args.access_log,
         poll_seconds=check_float("poll_seconds", args.poll_seconds, low=0.05, high=3600.0),
-        max_header_bytes=check_int("max_header_bytes", args.max_header_bytes, minimum=1024),
-        max_connections=check_int("max_connections", args.max_connections, **positive),
-        read_timeout=check_float("read_timeout", args.read_timeout, low=0.001, high=86_400.0),
-        inference_timeout=check_float(
-            "inference_timeout", args.inference_timeout, low=0.001, high=86_400.0),
-        grpc_max_concurrent_rpcs=check_int(
-            "grpc_max_concurrent_rpcs", args.grpc_max_concurrent_rpcs, **positive),
-        grpc_threads=check_int("grpc_threads", args.grpc_threads, **positive),
-        deregister_seconds=check_float(
-            "deregister_seconds", args.deregister_seconds, low=0.0, high=3600.0),
-        drain_seconds=check_float("drain_seconds", args.drain_seconds, low=0.0, high=3600.0),
-        max_batch_size=check_int("max_batch_size", args.max_batch_size, **positive),
-        batch_timeout_micros=check_int(
-            "batch_timeout_micros", args.batch_timeout_micros, minimum=0),
-        num_batch_threads=check_int("num_batch_threads", args.num_batch_threads, **positive),
-        max_queued_requests=check_int("max_queued_requests", args.max_queued_requests,
-                                      **positive),
+        **limits,
     )  # fmt: skip
     return serve(settings)

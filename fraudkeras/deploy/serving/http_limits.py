@@ -5,6 +5,14 @@ cut, not waited for). Both are answered before the request reaches the app.
 
 The limits are class attributes, set once per process by :func:`configure`
 (uvicorn builds one protocol object per connection, from the class alone).
+
+Why a subclass of uvicorn's protocol rather than its public settings or an ASGI
+middleware: uvicorn has no header limit for httptools, and h11's
+``h11_max_incomplete_event_size`` answers 400 with no reason, not 431; its
+``timeout_keep_alive`` applies only between requests, so nothing public bounds
+the time to receive one. A middleware runs only once the headers are complete,
+so it can neither stop a client sending endless headers nor time out one sending
+them byte by byte.
 """
 
 from __future__ import annotations

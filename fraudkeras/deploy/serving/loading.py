@@ -5,7 +5,9 @@ the run has none), an export folder (``RUN_DIR/export/``), a SavedModel folder
 (only with ``--artifact saved_model``) or a single artifact file. It is opened
 through :func:`fraudkeras.deploy.artifacts.open_artifact` (as ``fraudkeras score``
 opens it: read into memory, sha256 and probe rows checked against its manifest)
-and run on a probe batch before it may serve.
+and run on a probe batch before it may serve. While it serves, :func:`recheck`
+confirms that its file on disk is still the one verified and that the model in
+memory still passes the probe.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from fraudkeras.deploy.recorded import find_decision
 from fraudkeras.deploy.serving.settings import DEFAULT_ARTIFACT
 from fraudkeras.metrics.decisions import Decision
 from fraudkeras.runs import layout
+from fraudkeras.runs.checksums import sha256_path
 from fraudkeras.runs.layout import EXPORT_DIR, MANIFEST_FILE
 
 log = logging.getLogger("fraudkeras")
@@ -46,6 +49,8 @@ class ServedModel:
     source: Path
     #: the run's decision (its expected-cost rule, or flag at ``threshold``)
     decision: Decision = field(default_factory=Decision)
+    #: sha256 of ``source`` as verified at load (a file, or a SavedModel folder's files)
+    sha256: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -122,7 +127,29 @@ def load_version(
     artifact = open_artifact(target)
     verify(artifact, target)
     decision, source = find_decision(target, threshold)
-    return ServedModel(version, artifact, decision.threshold, source, target, decision)
+    digest = _digest(target)  # read after the checks: a file changed meanwhile fails recheck
+    return ServedModel(version, artifact, decision.threshold, source, target, decision, digest)
+
+
+def recheck(model: ServedModel) -> None:
+    """The periodic check of a served model: its file on disk is still the one
+    verified at load (one overwritten, truncated or removed is what a restart or a
+    new worker would refuse), and the model in memory still passes the probe.
+    Raise ModelFileError naming the fault."""
+    found = _digest(model.source)
+    if found != model.sha256:
+        raise ModelFileError(
+            f"{model.source}: changed on disk since it was verified (sha256 {found[:12]}..., "
+            f"verified {model.sha256[:12]}...); a restart would not serve it"
+        )
+    verify(model.artifact, model.source)
+
+
+def _digest(path: Path) -> str:
+    try:
+        return sha256_path(path)
+    except OSError as error:
+        raise ModelFileError(f"{path}: cannot read ({error.strerror})") from error
 
 
 def verify(artifact: Artifact, path: Path) -> None:

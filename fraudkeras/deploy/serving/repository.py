@@ -10,8 +10,11 @@ verifies that version off the request path and then replaces one reference.
 Requests read the reference once, so none is dropped or sees half a swap. A
 version that fails to load is logged and remembered by its files' sizes and
 times (a copy still in progress is retried once it changes); the old version
-keeps serving. Each poll also re-runs the served model's probe: ``healthy``
-(readiness) is false while it fails.
+keeps serving. Each poll also re-checks the served model (its file's sha256 and
+its probe, :func:`~fraudkeras.deploy.serving.loading.recheck`), a single model
+too: ``healthy`` (readiness) is false while the check fails, and true again once
+it passes (the file put back) or a valid newer version is swapped in. Requests
+are still answered, by the verified model in memory.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fraudkeras._core.errors import FraudKerasError, ModelFileError
-from fraudkeras.deploy.serving.loading import ServedModel, load_version, verify
+from fraudkeras.deploy.serving.loading import ServedModel, load_version, recheck
 from fraudkeras.deploy.serving.settings import DEFAULT_ARTIFACT, POLL_SECONDS
 
 log = logging.getLogger("fraudkeras")
@@ -97,8 +100,8 @@ class ModelRepository:
         raise first_error
 
     def start(self) -> None:
-        """Watch for new versions (repositories only)."""
-        if self.versioned and self._thread is None:
+        """Re-check the served model and watch for new versions every ``poll_seconds``."""
+        if self._thread is None:
             self._thread = threading.Thread(target=self._watch, name="model-watch", daemon=True)
             self._thread.start()
 
@@ -115,21 +118,29 @@ class ModelRepository:
                 log.exception("model repository %s: poll failed", self.source)
 
     def check_current(self) -> bool:
-        """Re-run the served model's probe; readiness follows the answer."""
+        """Re-check the served model; readiness follows the answer (logged when it changes)."""
+        current = self.current
         try:
-            verify(self.current.artifact, self.current.source)
+            recheck(current)
         except FraudKerasError as error:
             if self.healthy:
-                log.error("model %s version %d fails its check (%s): not ready",
-                          self.name, self.current.version, error)  # fmt: skip
+                log.error("model %s version %d fails its check (%s): not ready; still "
+                          "answering with the verified copy in memory",
+                          self.name, current.version, error)  # fmt: skip
             self.healthy = False
         else:
+            if not self.healthy:
+                log.info("model %s version %d passes its check again: ready",
+                         self.name, current.version)  # fmt: skip
             self.healthy = True
         return self.healthy
 
     def poll(self) -> bool:
-        """Swap to the highest version if it changed and loads; True if swapped."""
+        """Re-check the served model, then swap to the highest version if it changed
+        and loads; True if swapped."""
         self.check_current()
+        if not self.versioned:
+            return False
         try:
             found = versions(self.source)
         except OSError as error:
@@ -156,6 +167,7 @@ class ModelRepository:
         log.info("model %s: now serving version %d (was %d)",
                  self.name, loaded.version, previous.version)  # fmt: skip
         self._notify("loaded", loaded)
+        self.check_current()  # readiness follows the new version at once
         return True
 
     def _notify(self, event: str, model: ServedModel | None) -> None:

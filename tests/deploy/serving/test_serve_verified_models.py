@@ -1,8 +1,9 @@
 """Models are verified before they decide: another model's file under a run's
 manifest, a model that answers a constant, and a SavedModel that runs file I/O are
 refused by ``serve`` and ``score`` with one clear error; the served model is held
-in memory, so changing or truncating its file on disk changes nothing; at start-up
-the newest valid version serves and the broken ones are logged."""
+in memory, so changing or truncating its file on disk changes no answer (it makes
+the server unready until a valid newer version serves); at start-up the newest
+valid version serves and the broken ones are logged."""
 
 from __future__ import annotations
 
@@ -148,7 +149,11 @@ def test_newest_valid_version_serves_and_the_file_on_disk_cannot_touch_it(
         assert np.max(np.abs(probabilities() - reference)) <= TOLERANCE
         served.write_bytes(b"")  # truncated
         assert np.max(np.abs(probabilities() - reference)) <= TOLERANCE
-        assert httpx.get(f"{server.url}/v2/health/ready").status_code == 200
+        deadline = time.monotonic() + 20  # the re-check finds the file changed: not ready
+        while httpx.get(f"{server.url}/v2/health/ready").status_code != 503:
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+        assert np.max(np.abs(probabilities() - reference)) <= TOLERANCE
 
         shutil.copytree(folder / "writer", repository / "4")  # a SavedModel: never asked for
         deadline = time.monotonic() + 20
@@ -157,6 +162,13 @@ def test_newest_valid_version_serves_and_the_file_on_disk_cannot_touch_it(
         assert "is a SavedModel" in server.output()
         assert np.max(np.abs(probabilities() - reference)) <= TOLERANCE
         assert not marker.exists()
+
+        shutil.copytree(served_run / "export", repository / "5")  # a valid new version
+        while httpx.get(f"{server.url}/v2/health/ready").status_code != 200:
+            assert time.monotonic() < deadline + 20, server.output()
+            time.sleep(0.05)
+        assert "now serving version 5" in server.output()
+        assert np.max(np.abs(probabilities() - reference)) <= TOLERANCE
     finally:
         code = server.stop()
     assert code == 0, server.output()
