@@ -33,3 +33,16 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.seconds.append(round(time.perf_counter() - self._start, 4))
+
+
+class AveragedWeights(keras.callbacks.SwapEMAWeights):
+    """Keras's ``SwapEMAWeights(swap_on_epoch=True)``: from each epoch's end to the
+    next epoch's start the model holds the optimizer's averaged weights (and the
+    optimizer the trained ones), so validation, checkpoints and the best epoch use
+    the averages. A run resumed from a checkpoint starts in that swapped state, as
+    the checkpoint was written in it (``resumed``): its first epoch swaps back, and
+    it trains on as the uninterrupted run did."""
+
+    def __init__(self, resumed: bool = False) -> None:
+        super().__init__(swap_on_epoch=True)
+        self._ema_weights_in_model = resumed

@@ -31,7 +31,7 @@ from fraudkeras.modeling.features import PREPARED
 from fraudkeras.modeling.model import FraudMLP
 from fraudkeras.runs import checkpoint
 from fraudkeras.runs.config import TrainConfig
-from fraudkeras.training.callbacks import EpochTimer, InterruptCheck
+from fraudkeras.training.callbacks import AveragedWeights, EpochTimer, InterruptCheck
 from fraudkeras.training.shards import Shard
 from fraudkeras.training.validation import Validation
 
@@ -97,9 +97,7 @@ def fit_epochs(
     if validation is not None:
         own.insert(0, Validation(model, validation.x, validation.y))
     if getattr(model.optimizer, "use_ema", False):
-        # first: from each epoch's end to the next epoch's start the model holds the
-        # averaged weights, so validation, checkpoints and the best epoch use them
-        own.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+        own.insert(0, AveragedWeights(resumed=first_epoch > 0))  # first: the others see it
     model.fit(
         current().feed(batches),
         shuffle=False,  # the order is the dataset's; Keras would shuffle whole batches
