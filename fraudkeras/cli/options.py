@@ -17,6 +17,7 @@ from fraudkeras._core.errors import ParameterError
 from fraudkeras.data.splits import SPLIT_KINDS
 from fraudkeras.metrics.calibration import CALIBRATIONS
 from fraudkeras.metrics.thresholds import THRESHOLD_STRATEGIES
+from fraudkeras.modeling.architecture import EMBEDDINGS
 from fraudkeras.modeling.features import TRANSFORMS
 from fraudkeras.runs.config import TrainConfig
 from fraudkeras.runs.folder import RunFolder
@@ -42,12 +43,17 @@ CONFIG_HELP = {
     "chargeback_fee": "a fixed cost of every missed fraud, beside its Amount",
     "calibration": "the map fitted on validation after training: platt (scale and bias), "
     "temperature, prior (undo the class weights only) or none",
+    "embeddings": "periodic: each scaled feature as learned sines and cosines (8 frequencies, "
+    "8 dimensions) ahead of the hidden layers; none: the scaled features as they are",
+    "ensemble": "members of an efficient ensemble (TabM-mini): shared hidden layers, a sign "
+    "vector and a logit per member, their logits averaged; 1: no ensemble",
 }
 _CHOICES = {
     "split": SPLIT_KINDS,
     "threshold_strategy": THRESHOLD_STRATEGIES,
     "features": TRANSFORMS,
     "calibration": CALIBRATIONS,
+    "embeddings": EMBEDDINGS,
 }
 THRESHOLD_FIELDS = ("threshold_strategy", "target_recall", "review_cost", "chargeback_fee")
 

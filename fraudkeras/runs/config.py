@@ -20,7 +20,7 @@ from fraudkeras.metrics.thresholds import (
     DEFAULT_THRESHOLD_STRATEGY,
     ThresholdPolicy,
 )
-from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
+from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS, SINGLE_MEMBER, check_levers
 from fraudkeras.modeling.features import (
     LEGACY_TRANSFORM,
     TIME_OF_DAY_LOG_AMOUNT,
@@ -52,6 +52,10 @@ class TrainConfig:
     chargeback_fee: float = 0.0
     #: the map fitted on validation after training (:mod:`fraudkeras.metrics.calibration`)
     calibration: str = DEFAULT_CALIBRATION
+    #: periodic numeric embeddings ahead of the hidden layers (:mod:`fraudkeras.modeling.embeddings`)
+    embeddings: str = "none"
+    #: members of an efficient ensemble (:mod:`fraudkeras.modeling.ensemble`); 1: none
+    ensemble: int = SINGLE_MEMBER
 
     def __post_init__(self) -> None:
         check_choice("split", self.split, SPLIT_KINDS)
@@ -71,6 +75,7 @@ class TrainConfig:
         object.__setattr__(self, "hidden_units", tuple(self.hidden_units))
         check_transform(self.features)
         check_choice("calibration", self.calibration, CALIBRATIONS)
+        check_levers(self.embeddings, self.ensemble)
         self.threshold_policy()  # validates the four threshold fields
 
     @classmethod
