@@ -1,7 +1,8 @@
 """FraudMLP written again in float64 NumPy, as the independent reference for the
 train-step, model and artifact tests: the forward pass (scaler, the optional
-periodic embeddings and ensemble members, ReLU layers, logit), the class-weighted BCE, its gradients by hand-written backprop, and one
-step of Keras's Adam. Nothing here calls Keras or fraudkeras except
+periodic embeddings and ensemble members, ReLU layers, logit), the class-weighted
+BCE, its gradients by hand-written backprop (plain models), and one step of
+Keras's Adam. Nothing here calls Keras or fraudkeras except
 :func:`weights_of` and :func:`assign`, which only read or write variable values.
 """
 
@@ -105,7 +106,7 @@ def forward(weights: Weights, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarra
     if weights.members is not None:  # rows x members x width: each member's own multiple
         h = h[:, None, :] * weights.members.astype(np.float64)[None, :, :]
     inputs = []
-    for index, (kernel, bias) in enumerate(weights.layers[:-1]):
+    for kernel, bias in weights.layers[:-1]:
         inputs.append(h)
         h = np.maximum(h @ kernel.astype(np.float64) + bias.astype(np.float64), 0.0)
     inputs.append(h)

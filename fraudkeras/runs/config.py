@@ -52,7 +52,7 @@ class TrainConfig:
     chargeback_fee: float = 0.0
     #: the map fitted on validation after training (:mod:`fraudkeras.metrics.calibration`)
     calibration: str = DEFAULT_CALIBRATION
-    #: periodic numeric embeddings ahead of the hidden layers (:mod:`fraudkeras.modeling.embeddings`)
+    #: periodic embeddings ahead of the hidden layers (:mod:`fraudkeras.modeling.embeddings`)
     embeddings: str = "none"
     #: members of an efficient ensemble (:mod:`fraudkeras.modeling.ensemble`); 1: none
     ensemble: int = SINGLE_MEMBER

@@ -102,10 +102,8 @@ def test_default_model_and_old_configs_have_no_levers(rows) -> None:
     assert rebuilt.embedding is None and rebuilt.member_inputs is None
     assert isinstance(rebuilt.logit, keras.layers.Dense)
     record = {"epochs": 3, "backend": "jax"}  # a run's config.json from before the levers
-    assert (TrainConfig.from_record(record).embeddings, TrainConfig.from_record(record).ensemble) == (
-        "none",
-        1,
-    )
+    recorded = TrainConfig.from_record(record)
+    assert (recorded.embeddings, recorded.ensemble) == ("none", 1)
     with pytest.raises(ParameterError, match="embeddings must be one of"):
         TrainConfig(embeddings="fourier")
     with pytest.raises(ParameterError, match="ensemble must be >= 1"):
@@ -139,7 +137,7 @@ def test_cli_trains_with_both_levers(small_parquet: Path, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     model = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert (model.embeddings, model.ensemble) == ("periodic", 4)
-    bad = run_cli("train", "--ensemble", "0", "--data", str(small_parquet), "--out", str(tmp_path / "x"))
+    bad = run_cli("train", "--ensemble", "0", "--data", str(small_parquet), "--out", str(tmp_path))
     assert bad.returncode == 2
     assert "ensemble must be >= 1" in bad.stderr
     assert "Traceback" not in bad.stderr
