@@ -1,7 +1,8 @@
 """FraudMLP written again in float64 NumPy, as the independent reference for the
-train-step, model and artifact tests: the forward pass (scaler, ReLU layers,
-logit), the class-weighted BCE, its gradients by hand-written backprop, and one
-step of Keras's Adam. Nothing here calls Keras or fraudkeras except
+train-step, model and artifact tests: the forward pass (scaler, the optional
+periodic embeddings and ensemble members, ReLU layers, logit), the class-weighted
+BCE, its gradients by hand-written backprop (plain models), and one step of
+Keras's Adam. Nothing here calls Keras or fraudkeras except
 :func:`weights_of` and :func:`assign`, which only read or write variable values.
 """
 
@@ -26,6 +27,11 @@ class Weights:
     layers: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     #: the calibration map after the logit, ``scale * logit + bias`` (identity if absent)
     calibration: tuple[float, float] = (1.0, 0.0)
+    #: periodic embeddings: frequencies (f, k), kernel (f, 2k, d), bias (f, d); or None
+    embedding: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    #: the ensemble members' input multipliers (members, width), or None (one member,
+    #: whose logit layer's kernel then has one column; with members, one per member)
+    members: np.ndarray | None = None
 
     @property
     def params(self) -> list[np.ndarray]:
@@ -33,6 +39,7 @@ class Weights:
         return [tensor for pair in self.layers for tensor in pair]
 
     def with_params(self, params: list[np.ndarray]) -> Weights:
+        assert self.embedding is None and self.members is None, "plain models only"
         pairs = list(zip(params[0::2], params[1::2], strict=True))
         return Weights(self.mean, self.variance, pairs, self.calibration)
 
@@ -71,7 +78,13 @@ def weights_of(model) -> Weights:
             for v in (model.calibration.scale, model.calibration.bias)
         )
         calibration = (scale, bias)
-    return Weights(mean, variance, layers, calibration)
+    embedding = getattr(model, "embedding", None)
+    periodic = None
+    if embedding is not None:
+        periodic = (value(embedding.frequency), value(embedding.kernel), value(embedding.bias))
+    member_inputs = getattr(model, "member_inputs", None)
+    members = None if member_inputs is None else value(member_inputs.multiplier)
+    return Weights(mean, variance, layers, calibration, periodic, members)
 
 
 def assign(model, weights: Weights) -> None:
@@ -88,13 +101,37 @@ def forward(weights: Weights, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarra
     mean = weights.mean.astype(np.float64)
     std = np.maximum(np.sqrt(weights.variance.astype(np.float64)), STD_FLOOR)
     h = (np.asarray(x, dtype=np.float64) - mean) / std
+    if weights.embedding is not None:
+        h = periodic_embedding(weights.embedding, h)
+    if weights.members is not None:  # rows x members x width: each member's own multiple
+        h = h[:, None, :] * weights.members.astype(np.float64)[None, :, :]
     inputs = []
-    for index, (kernel, bias) in enumerate(weights.layers):
+    for kernel, bias in weights.layers[:-1]:
         inputs.append(h)
-        h = h @ kernel.astype(np.float64) + bias.astype(np.float64)
-        if index < len(weights.layers) - 1:
-            h = np.maximum(h, 0.0)
-    return h.reshape(-1), inputs
+        h = np.maximum(h @ kernel.astype(np.float64) + bias.astype(np.float64), 0.0)
+    inputs.append(h)
+    kernel, bias = (w.astype(np.float64) for w in weights.layers[-1])
+    if weights.members is None:
+        return (h @ kernel + bias).reshape(-1), inputs
+    # member m's logit uses the logit kernel's column m; the output is their mean
+    member_logits = np.stack(
+        [h[:, m, :] @ kernel[:, m] + bias[m] for m in range(kernel.shape[1])], axis=1
+    )
+    return member_logits.mean(axis=1), inputs
+
+
+def periodic_embedding(
+    embedding: tuple[np.ndarray, np.ndarray, np.ndarray], h: np.ndarray
+) -> np.ndarray:
+    """Feature i of every row -> ReLU(W_i [sin(2 pi c_i x), cos(2 pi c_i x)] + b_i),
+    the features' d-vectors side by side (feature 0's first), one feature at a time."""
+    frequency, kernel, bias = (w.astype(np.float64) for w in embedding)
+    parts = []
+    for i in range(h.shape[1]):
+        angles = 2 * np.pi * h[:, i : i + 1] * frequency[i][None, :]  # rows x k
+        periodic = np.concatenate([np.sin(angles), np.cos(angles)], axis=1)  # rows x 2k
+        parts.append(np.maximum(periodic @ kernel[i] + bias[i], 0.0))
+    return np.concatenate(parts, axis=1)
 
 
 def logits(weights: Weights, x: np.ndarray) -> np.ndarray:
@@ -133,6 +170,7 @@ def loss_and_gradients(
 ) -> tuple[float, list[np.ndarray]]:
     """The weighted BCE of one batch and its gradient with respect to every
     trainable tensor (``Weights.params`` order), by backpropagation in float64."""
+    assert weights.embedding is None and weights.members is None, "plain models only"
     z, inputs = forward(weights, x)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     loss = weighted_bce(y, z, normal, fraud)

@@ -17,6 +17,7 @@ from fraudkeras._core.errors import ParameterError
 from fraudkeras.data.splits import SPLIT_KINDS
 from fraudkeras.metrics.calibration import CALIBRATIONS
 from fraudkeras.metrics.thresholds import THRESHOLD_STRATEGIES
+from fraudkeras.modeling.architecture import EMBEDDINGS
 from fraudkeras.modeling.features import TRANSFORMS
 from fraudkeras.runs.config import SCHEDULES, TrainConfig
 from fraudkeras.runs.folder import RunFolder
@@ -46,6 +47,10 @@ CONFIG_HELP = {
     "last epoch)",
     "ema": "momentum of an exponential moving average of the weights, which validation, "
     "checkpoints and the saved model use, like 0.99 (0: none)",
+    "embeddings": "periodic: each scaled feature as learned sines and cosines (8 frequencies, "
+    "8 dimensions) ahead of the hidden layers; none: the scaled features as they are",
+    "ensemble": "members of an efficient ensemble (TabM-mini): shared hidden layers, a sign "
+    "vector and a logit per member, their logits averaged; 1: no ensemble",
 }
 _CHOICES = {
     "split": SPLIT_KINDS,
@@ -53,6 +58,7 @@ _CHOICES = {
     "features": TRANSFORMS,
     "calibration": CALIBRATIONS,
     "schedule": SCHEDULES,
+    "embeddings": EMBEDDINGS,
 }
 THRESHOLD_FIELDS = ("threshold_strategy", "target_recall", "review_cost", "chargeback_fee")
 

@@ -20,7 +20,7 @@ from fraudkeras.metrics.thresholds import (
     DEFAULT_THRESHOLD_STRATEGY,
     ThresholdPolicy,
 )
-from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS
+from fraudkeras.modeling.architecture import DEFAULT_HIDDEN_UNITS, SINGLE_MEMBER, check_levers
 from fraudkeras.modeling.features import (
     LEGACY_TRANSFORM,
     TIME_OF_DAY_LOG_AMOUNT,
@@ -61,6 +61,10 @@ class TrainConfig:
     #: ``use_ema``); validation, checkpoints and the saved model use the average.
     #: 0: none
     ema: float = 0.0
+    #: periodic embeddings ahead of the hidden layers (:mod:`fraudkeras.modeling.embeddings`)
+    embeddings: str = "none"
+    #: members of an efficient ensemble (:mod:`fraudkeras.modeling.ensemble`); 1: none
+    ensemble: int = SINGLE_MEMBER
 
     def __post_init__(self) -> None:
         check_choice("split", self.split, SPLIT_KINDS)
@@ -82,6 +86,7 @@ class TrainConfig:
         check_choice("calibration", self.calibration, CALIBRATIONS)
         check_choice("schedule", self.schedule, SCHEDULES)
         check_float("ema", self.ema, low=0, high=1, high_inclusive=False)
+        check_levers(self.embeddings, self.ensemble)
         self.threshold_policy()  # validates the four threshold fields
 
     @classmethod

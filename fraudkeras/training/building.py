@@ -31,6 +31,8 @@ def build_model(
         config.hidden_units,
         class_weight=(weights.normal, weights.fraud),
         features=config.features,
+        embeddings=config.embeddings,
+        ensemble=config.ensemble,
     )
     if streamed is not None and streamed.moments is not None:
         assert streamed.moments.mean is not None

@@ -62,9 +62,11 @@ def train(
     ``options`` are the fields of :class:`TrainConfig` (``split``,
     ``class_weight``, ``epochs``, ``batch_size``, ``learning_rate``, ``seed``
     (initial weights and shuffling), ``split_seed``, ``patience``,
-    ``hidden_units`` and the threshold policy). The model trains under the
-    active Keras backend, stops early on validation PR-AUC (best weights
-    restored) or on a NaN loss, and is evaluated on the test split with
+    ``hidden_units``, the levers ``embeddings`` and ``ensemble`` (see
+    :class:`~fraudkeras.modeling.model.FraudMLP`), ``schedule``, ``ema``, ``calibration``
+    and the threshold policy). The model trains under the active Keras backend,
+    stops early on validation PR-AUC (best weights restored) or on a NaN loss, and
+    is evaluated on the test split with
     scikit-learn. With ``out``, every epoch is checkpointed to ``OUT.partial/``
     so that an interrupted run can be finished with :func:`resume`, and
     ``OUT/report/`` is written unless ``report=False`` (``plots=False``: tables

@@ -69,6 +69,8 @@ def test_train_then_evaluate(capsys, small_parquet: Path, tmp_path: Path) -> Non
         (["train", "--backend", "mxnet"], 2, ["argument --backend: invalid choice: 'mxnet'"]),
         (["train", "--class-weight", "heavy"], 2, ["--class-weight must be one of"]),
         (["train", "--hidden-units", "64,x"], 2, ["expected sizes like 64,32,16"]),
+        (["train", "--ensemble", "0"], 2, ["--ensemble must be >= 1, got 0"]),
+        (["train", "--embeddings", "fourier"], 2, ["invalid choice: 'fourier'"]),
         (["train", "--threshold-strategy", "profit"], 2, ["invalid choice: 'profit'"]),
         (["train", "--target-recall", "1.5"], 2, ["--target-recall must be in (0, 1]"]),
         (["train", "--review-cost", "-5"], 2, ["--review-cost must be in [0, inf]"]),
