@@ -111,29 +111,27 @@ def test_default_model_and_old_configs_have_no_levers(rows) -> None:
 
 
 @only_backend("tensorflow")  # exports in this process; once per tox run is enough
-def test_litert_float32_export_of_both_levers_matches_keras(small, tmp_path: Path) -> None:
+def test_cli_run_with_both_levers_exports_a_matching_litert_file(
+    small, small_parquet: Path, tmp_path: Path
+) -> None:
+    """``fraudkeras train --embeddings periodic --ensemble 4`` as typed, then the
+    float32 LiteRT export against the reloaded model on the run's test rows."""
+    from fraudkeras.data.splits import split
     from fraudkeras.deploy.artifacts import open_artifact
     from fraudkeras.deploy.export import FORMATS, export
     from fraudkeras.modeling.model import fraud_probabilities
-    from fraudkeras.training.train import train
 
-    run = train(small, out=tmp_path / "run", epochs=2, batch_size=128, seed=7, report=False,
-                embeddings="periodic", ensemble=4)  # fmt: skip
-    assert (run.model.embeddings, run.model.ensemble) == ("periodic", 4)
-    manifest = export(run.run_dir, ("litert",))
-    x = run.split.test.x
-    expected = fraud_probabilities(run.model, x)
-    got = open_artifact(tmp_path / "run" / "export" / FORMATS["litert"]).predict(x)
-    assert np.max(np.abs(got - expected)) <= 1e-5
-    assert manifest["artifacts"]["litert"]["max_abs_diff"] <= 1e-5
-
-
-@only_backend("jax")
-def test_cli_trains_with_both_levers(small_parquet: Path, tmp_path: Path) -> None:
     result = run_cli(
         "train", "--embeddings", "periodic", "--ensemble", "4", "--data", str(small_parquet),
-        "--epochs", "1", "--out", str(tmp_path / "run"), "--no-report",
+        "--epochs", "2", "--batch-size", "128", "--seed", "7", "--out", str(tmp_path / "run"),
+        "--no-report",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     model = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert (model.embeddings, model.ensemble) == ("periodic", 4)
+    manifest = export(tmp_path / "run", ("litert",))
+    x = split(small, "stratified", 42).test.x
+    expected = fraud_probabilities(model, x)
+    got = open_artifact(tmp_path / "run" / "export" / FORMATS["litert"]).predict(x)
+    assert np.max(np.abs(got - expected)) <= 1e-5
+    assert manifest["artifacts"]["litert"]["max_abs_diff"] <= 1e-5
