@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -325,10 +326,17 @@ class _Interpreter:
         return np.asarray(self.interpreter.get_tensor(self.output), dtype=np.float64).ravel()
 
 
+#: interpreters a thread keeps, each planned for one batch size: re-planning one for
+#: another size costs several times a small batch's inference, and a server's
+#: merged batches keep changing size
+SIZES_KEPT = 16
+
+
 class LiteRTArtifact:
-    """A ``.tflite`` file's bytes, run by the LiteRT interpreter (input resized per
-    batch). An interpreter is not thread-safe: each thread gets its own, built from
-    the same bytes in memory."""
+    """A ``.tflite`` file's bytes, run by the LiteRT interpreter. An interpreter is
+    not thread-safe: each thread gets its own, built from the same bytes in memory,
+    and keeps up to :data:`SIZES_KEPT` of them, one per batch size recently run
+    (the least recently used is resized when a new size comes)."""
 
     kind = "litert"
 
@@ -336,13 +344,26 @@ class LiteRTArtifact:
         self.path = path
         self._content = content
         self._local = threading.local()
-        self._local.interpreter = _Interpreter(content, path)  # a bad file fails here
+        first = _Interpreter(content, path)  # a bad file fails here
+        self._local.sized = OrderedDict({first.rows: first})
 
     def predict(self, features: Any) -> np.ndarray:
-        interpreter = getattr(self._local, "interpreter", None)
-        if interpreter is None:
-            interpreter = self._local.interpreter = _Interpreter(self._content, self.path)
-        result: np.ndarray = interpreter.predict(_as_input(features))
+        x = _as_input(features)
+        sized: OrderedDict[int, _Interpreter] | None = getattr(self._local, "sized", None)
+        if sized is None:
+            sized = self._local.sized = OrderedDict()
+        interpreter = sized.get(len(x))
+        if interpreter is not None:
+            sized.move_to_end(len(x))
+        else:
+            if -1 in sized:  # not planned for any size yet
+                interpreter = sized.pop(-1)
+            elif len(sized) < SIZES_KEPT:
+                interpreter = _Interpreter(self._content, self.path)
+            else:
+                interpreter = sized.popitem(last=False)[1]
+            sized[len(x)] = interpreter
+        result: np.ndarray = interpreter.predict(x)
         return result
 
 

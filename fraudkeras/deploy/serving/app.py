@@ -116,7 +116,10 @@ def create_app(settings: Settings, repository: ModelRepository) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(protocol_v2.InferRoute, state=state),
+        ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

@@ -92,6 +92,7 @@ class Batcher:
         self._queue: deque[_Pending] = deque()
         self._ready = threading.Condition()
         self._closed = False
+        self._wake_pending = False  #: a :meth:`_wake` is scheduled on an event loop
         self._threads = [
             threading.Thread(target=self._work, name=f"batch-{i}", daemon=True)
             for i in range(num_batch_threads)
@@ -107,20 +108,34 @@ class Batcher:
 
     def submit_async(self, model: ServedModel, features: np.ndarray) -> asyncio.Future[np.ndarray]:
         """:meth:`submit` for an event loop: the answer is set on the loop's own
-        future (cheaper than wrapping a thread future)."""
+        future (cheaper than wrapping a thread future), and a batch thread is woken
+        once the loop has taken in what it can now (see :meth:`_wake`)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[np.ndarray] = loop.create_future()
-        self._enqueue(_Pending(model, features, future, loop))
+        self._enqueue(_Pending(model, features, future, loop), wake=False)
+        if not self._wake_pending:
+            self._wake_pending = True
+            loop.call_soon(self._wake)
         return future
 
-    def _enqueue(self, pending: _Pending) -> None:
+    def _wake(self) -> None:
+        """Wake a batch thread for what the loop queued since the last wake: one
+        wake-up for the requests that arrived together, not one each (waking a
+        thread can cost the loop its core while it still holds the GIL)."""
+        self._wake_pending = False
+        with self._ready:
+            if self._queue:
+                self._ready.notify()
+
+    def _enqueue(self, pending: _Pending, *, wake: bool = True) -> None:
         with self._ready:
             if self._closed:
                 raise RequestError("server is shutting down", 503)
             if len(self._queue) >= self.max_queued:
                 raise QueueFull(self.max_queued)
             self._queue.append(pending)
-            self._ready.notify()
+            if wake:
+                self._ready.notify()
 
     @property
     def queued(self) -> int:

@@ -17,13 +17,14 @@ from starlette.responses import Response
 from fraudkeras._core.errors import first_line
 from fraudkeras.deploy.serving.errors import RequestError
 from fraudkeras.deploy.serving.loading import ServedModel
-from fraudkeras.deploy.serving.metrics import DISCONNECTED
+from fraudkeras.deploy.serving.metrics import DISCONNECTED, Receive, Scope
 from fraudkeras.deploy.serving.payloads import MAX_BODY_BYTES, dumps
 from fraudkeras.deploy.serving.state import InferenceTimeout, ServerState
 
 log = logging.getLogger("fraudkeras")
 Handler = Callable[[Request], Awaitable[Response]]
 Parsed = TypeVar("Parsed")
+Answer = TypeVar("Answer")
 #: a body past the limit is read on (and dropped) up to here, so the client can read its 413
 _DRAIN_LIMIT = 8 * MAX_BODY_BYTES
 #: bodies larger than this are parsed on a worker thread, not the event loop
@@ -46,47 +47,61 @@ def error_response(message: str, status: int) -> Response:
 
 
 def endpoint(handler: Handler) -> Handler:
-    """Answer RequestError with its 4xx/5xx, a client that left with nothing (counted
-    apart, no traceback), and anything unexpected with a logged 500: never an
-    exception out of a handler, never a dead worker."""
+    """A Starlette handler whose every outcome is a response (see :func:`answered`)."""
 
     @functools.wraps(handler)
     async def guarded(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except RequestError as error:
-            return error_response(str(error), error.status)
-        except (ClientGone, ClientDisconnect):
-            request.scope[DISCONNECTED] = True
-            return Response(status_code=400)  # never sent: nobody is listening
-        except Exception as error:
-            log.exception("%s %s failed", request.method, request.url.path)
-            return error_response(f"internal error: {first_line(error)}", 500)
+        response: Response = await answered(request.scope, handler(request))
+        return response
 
     return guarded
 
 
+async def answered(scope: Scope, work: Awaitable[Answer]) -> Answer | Response:
+    """Answer RequestError with its 4xx/5xx, a client that left with nothing (counted
+    apart, no traceback), and anything unexpected with a logged 500: never an
+    exception out of a handler, never a dead worker."""
+    try:
+        return await work
+    except RequestError as error:
+        return error_response(str(error), error.status)
+    except (ClientGone, ClientDisconnect):
+        scope[DISCONNECTED] = True
+        return Response(status_code=400)  # never sent: nobody is listening
+    except Exception as error:
+        log.exception("%s %s failed", scope["method"], scope["path"])
+        return error_response(f"internal error: {first_line(error)}", 500)
+
+
 async def read_body(request: Request) -> bytes:
     """The request's body, refusing bodies over MAX_BODY_BYTES with 413."""
-    declared = request.headers.get("content-length")
+    return await receive_body(request.receive, request.headers.get("content-length"))
+
+
+async def receive_body(receive: Receive, declared: str | None) -> bytes:
+    """The body of an ASGI request (``declared``: its Content-Length header), read
+    from ``receive`` and refused with 413 past MAX_BODY_BYTES."""
     if declared is not None and not declared.isdigit():
         raise RequestError("invalid Content-Length header")
-    body = bytearray()
+    chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size <= MAX_BODY_BYTES:
-                body += chunk
-            elif size > _DRAIN_LIMIT:
-                break
-    except ClientDisconnect:
-        raise ClientGone() from None
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            raise ClientGone()
+        chunk: bytes = message.get("body", b"")
+        more = message.get("more_body", False)
+        size += len(chunk)
+        if size <= MAX_BODY_BYTES:
+            chunks.append(chunk)
+        elif size > _DRAIN_LIMIT:
+            break
     if size > MAX_BODY_BYTES:
         raise RequestError(
             f"request body of {size:,d}+ bytes; the limit is {MAX_BODY_BYTES:,d}", 413
         )
-    return bytes(body)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def parse(body: bytes, parser: Callable[..., Parsed], *args: Any) -> Parsed:

@@ -24,8 +24,9 @@ from prometheus_client import (
 
 from fraudkeras.deploy.serving.loading import ServedModel
 
-#: scope keys: the client left before its answer; the status a protocol answered itself
-DISCONNECTED, STATUS = "fraudkeras.disconnected", "fraudkeras.status"
+#: scope keys: the client left before its answer; the status a protocol answered itself;
+#: the route's name when a handler serves several routes (else the endpoint's name)
+DISCONNECTED, STATUS, ROUTE = "fraudkeras.disconnected", "fraudkeras.status", "fraudkeras_route"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
@@ -155,7 +156,5 @@ class MetricsMiddleware:
     def _observe(self, scope: Scope, status: int, start: float) -> None:
         # a handler serving several routes names its own; else the endpoint's name
         # (the router writes it into this very scope)
-        route = str(
-            scope.get("fraudkeras_route") or getattr(scope.get("endpoint"), "__name__", "unmatched")
-        )
+        route = str(scope.get(ROUTE) or getattr(scope.get("endpoint"), "__name__", "unmatched"))
         self.metrics.observe("rest", route, status, time.perf_counter() - start)

@@ -116,15 +116,17 @@ def check_count(count: int, where: str) -> None:
 
 def checked(values: Any, where: str, shape: tuple[int, ...]) -> np.ndarray:
     """``values`` as float32 of ``shape`` (flat or nested), all finite numbers."""
-    try:
-        array = np.asarray(values)
-    except (ValueError, TypeError):  # ragged nesting
-        raise RequestError(
-            f"{where}: rows of different lengths; each transaction is {N_FEATURES} numbers "
-            f"({_ORDER})"
-        ) from None
-    if array.dtype.kind not in "iuf":
-        raise RequestError(f"{where}: {_not_numbers(array)}")
+    array = _flat_numbers(values)
+    if array is None:
+        try:
+            array = np.asarray(values)
+        except (ValueError, TypeError):  # ragged nesting
+            raise RequestError(
+                f"{where}: rows of different lengths; each transaction is {N_FEATURES} "
+                f"numbers ({_ORDER})"
+            ) from None
+        if array.dtype.kind not in "iuf":
+            raise RequestError(f"{where}: {_not_numbers(array)}")
     if array.size != math.prod(shape) or (array.ndim > 1 and array.shape != shape):
         got = "x".join(str(n) for n in array.shape) or "a scalar"
         want = "x".join(str(n) for n in shape)
@@ -133,12 +135,28 @@ def checked(values: Any, where: str, shape: tuple[int, ...]) -> np.ndarray:
             f"numbers ({_ORDER})"
         )
     matrix = array.reshape(shape).astype(np.float32)
-    if not np.isfinite(matrix).all():
+    # one reduction: a float64 sum of float32 values cannot overflow, so it is
+    # finite exactly when every value is
+    if not math.isfinite(matrix.sum(dtype=np.float64)):
         bad = np.argwhere(~np.isfinite(matrix))[0]
         raise RequestError(
             f"{where}: NaN, infinite or out-of-float32-range value at position {bad.tolist()}"
         )
     return matrix
+
+
+def _flat_numbers(values: Any) -> np.ndarray | None:
+    """A flat list of numbers (V2's ``data``) as float32 in one conversion, or None
+    for anything else, which the general checks take apart. ``sum`` refuses text,
+    null and nested lists, which NumPy's float32 conversion would parse or convert;
+    a list that starts with true/false is left to the general checks too."""
+    if type(values) is not list or not values or type(values[0]) is bool:
+        return None
+    try:
+        sum(values)
+        return np.array(values, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _keyed_row(row: Any, where: str) -> list[Any]:

@@ -31,6 +31,7 @@ from fraudkeras.deploy.serving.endpoints import (
     read_body,
 )
 from fraudkeras.deploy.serving.errors import RequestError
+from fraudkeras.deploy.serving.metrics import ROUTE
 from fraudkeras.deploy.serving.payloads import (
     FEATURE_SET,
     INPUT_NAME,
@@ -58,7 +59,7 @@ def routes(state: ServerState) -> list[Route]:
             raise RequestError(f"no such route: {request.url.path}", 404)
         name, version, rest = match["name"], match["version"], match["rest"]
         if rest == ":predict":
-            request.scope["fraudkeras_route"] = "v1_predict"
+            request.scope[ROUTE] = "v1_predict"
             if request.method != "POST":
                 raise RequestError(":predict takes POST", 405)
             return await predict(state, request, name, version)
@@ -66,9 +67,9 @@ def routes(state: ServerState) -> list[Route]:
             raise RequestError(f"{request.url.path} takes GET", 405)
         model = state.model(name, version)
         if rest == "/metadata":
-            request.scope["fraudkeras_route"] = "v1_metadata"
+            request.scope[ROUTE] = "v1_metadata"
             return json_response(metadata(state.name, model.version))
-        request.scope["fraudkeras_route"] = "v1_status"
+        request.scope[ROUTE] = "v1_status"
         return json_response(status(model.version))
 
     return [Route("/v1/models/{path:path}", v1, methods=["GET", "POST"])]

@@ -3,8 +3,9 @@
 The model is loaded and verified before any port is opened, so a bad model ends
 the command with the CLI's exit codes (ModelFileError: 5, BackendError: 4...).
 Then uvicorn serves REST (one process, or ``--workers`` processes sharing the
-socket; its httptools protocol bounded by :mod:`.http_limits`, its connections by
-``--max-connections``) and each process serves gRPC too. SIGTERM or Ctrl-C:
+socket; its httptools protocol bounded by :mod:`.http_limits` and sending each
+response in one write (:mod:`.corked`), its connections by ``--max-connections``)
+and each process serves gRPC too. SIGTERM or Ctrl-C:
 readiness turns false at once, uvicorn stops accepting and answers the requests
 in flight for up to ``--drain-seconds``, the gRPC service gets what is left of
 that time, and the command exits 0.
@@ -71,7 +72,7 @@ def _bind(host: str, port: int) -> socket.socket:
 def _serve(settings: Settings, repository: Any, rest: socket.socket) -> int:
     import uvicorn
 
-    from fraudkeras.deploy.serving import http_limits
+    from fraudkeras.deploy.serving import corked, http_limits
     from fraudkeras.deploy.serving.app import create_app, settings_env
 
     http_limits.configure(settings.max_header_bytes, settings.read_timeout)
@@ -80,7 +81,7 @@ def _serve(settings: Settings, repository: Any, rest: socket.socket) -> int:
         "access_log": settings.access_log,
         "log_level": "info" if settings.access_log else "warning",
         "timeout_graceful_shutdown": settings.drain_seconds, "server_header": False,
-        "http": http_limits.PROTOCOL, "limit_concurrency": settings.max_connections,
+        "http": corked.PROTOCOL, "limit_concurrency": settings.max_connections,
     }  # fmt: skip
     received: list[int] = []
     previous = {sig: signal.signal(sig, _recorder(received)) for sig in _SIGNALS}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -68,9 +69,9 @@ class ServerState:
         return self.batcher.submit(model, features)
 
 
-@dataclass(frozen=True)
-class Decided:
-    """What every protocol answers for a batch of transactions, one value a row."""
+class Decided(NamedTuple):
+    """What every protocol answers for a batch of transactions, one value a row
+    (a tuple: cheap to build on every request)."""
 
     probabilities: np.ndarray  #: float32
     flags: np.ndarray  #: bool

@@ -145,3 +145,34 @@ def test_metrics_parse_as_prometheus_text(server, batch) -> None:
     assert batches["5.0"] >= 1
     assert "fraudkeras_request_duration_seconds" in families
     assert "process_resident_memory_bytes" in {s.name for f in families.values() for s in f.samples}
+
+
+def _v2_infer_counts(url: str) -> dict[str, float]:
+    text = httpx.get(f"{url}/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    requests = families["fraudkeras_requests"]
+    return {
+        s.labels["status"]: s.value
+        for s in requests.samples
+        if s.name.endswith("_total") and s.labels["route"] == "v2_infer"
+    }
+
+
+def test_v2_infer_counted_by_status(server, batch) -> None:
+    """Each V2 infer answer is counted under its route and status; a method the
+    route does not take gets the JSON 405."""
+    x, _, _ = batch
+    tensor = {"name": "transactions", "datatype": "FP32", "shape": [2, 30],
+              "data": x[:2].ravel().tolist()}  # fmt: skip
+    before = _v2_infer_counts(server.url)
+    answers = (
+        httpx.post(f"{server.url}/v2/models/fraud/infer", json={"inputs": [tensor]}),
+        httpx.post(f"{server.url}/v2/models/fraud/versions/1/infer", content=b"{"),
+        httpx.post(f"{server.url}/v2/models/other/infer", json={"inputs": [tensor]}),
+    )
+    assert [a.status_code for a in answers] == [200, 400, 404]
+    after = _v2_infer_counts(server.url)
+    grown = {s: n - before.get(s, 0) for s, n in after.items() if n != before.get(s, 0)}
+    assert grown == {"200": 1, "400": 1, "404": 1}
+    wrong = httpx.get(f"{server.url}/v2/models/fraud/infer")
+    assert wrong.status_code == 405 and "GET /v2/models/fraud/infer" in wrong.json()["error"]
