@@ -27,6 +27,8 @@ from fraudkeras.modeling.features import (
     check_transform,
 )
 
+#: the default weight averaging's momentum (``TrainConfig.ema``)
+DEFAULT_EMA = 0.99
 #: how the learning rate moves over a run (:func:`fraudkeras.training.building.compile_model`)
 SCHEDULES = ("constant", "cosine")
 
@@ -59,8 +61,10 @@ class TrainConfig:
     schedule: str = "constant"
     #: the momentum of an exponential moving average of the weights (Keras's
     #: ``use_ema``); validation, checkpoints and the saved model use the average.
-    #: 0: none
-    ema: float = 0.0
+    #: 0: none. Measured against none (full table, JAX, seeds 1-5, paired): test
+    #: PR-AUC +0.009 [+0.001, +0.018] on the stratified split, +0.004 [-0.013, +0.021]
+    #: on the time split, and a lower Brier score on both
+    ema: float = DEFAULT_EMA
     #: periodic embeddings ahead of the hidden layers (:mod:`fraudkeras.modeling.embeddings`)
     embeddings: str = "none"
     #: members of an efficient ensemble (:mod:`fraudkeras.modeling.ensemble`); 1: none
@@ -93,12 +97,13 @@ class TrainConfig:
     def from_record(cls, record: dict[str, Any]) -> TrainConfig:
         """The config saved in a run's ``config.json`` or checkpoint (other keys,
         such as ``backend``, are ignored; fields added since take their defaults,
-        except ``features``: runs recorded before it existed fed raw inputs, and
-        ``calibration``: they were not calibrated)."""
+        except ``features``: runs recorded before it existed fed raw inputs,
+        ``calibration``: they were not calibrated, and ``ema``: they did not average)."""
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in record.items() if key in known}
         values.setdefault("features", LEGACY_TRANSFORM)
         values.setdefault("calibration", "none")
+        values.setdefault("ema", 0.0)
         if "hidden_units" in values:
             values["hidden_units"] = tuple(values["hidden_units"])
         return cls(**values)
