@@ -32,6 +32,9 @@ def test_averaged_weights_are_validated_and_saved(small) -> None:
     scikit-learn computes it: validation and the kept weights are the averages."""
     averaged = train(small, ema=0.9, **RUN)
     plain = train(small, ema=0.0, **RUN)
+    steps = math.ceil(len(averaged.split.train.y) / 256)  # 9: the momentum is lowered
+    assert averaged.model.optimizer.ema_momentum == pytest.approx(1 - 1 / (0.2 * steps))
+    assert not plain.model.optimizer.use_ema
     for run in (averaged, plain):
         validation = run.split.validation
         p = fraud_probabilities(run.model, validation.x)
