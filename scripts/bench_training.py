@@ -1,7 +1,8 @@
 """Training-speed benchmark: FraudMLP on each backend against the notebook's own
 training loops, run as they are (``../shared/anchors``), interleaved in one run.
 
-Cases, each in its own process on the full table (batch 256, Adam 1e-3):
+Cases, each in its own process on the full table (batch 256, Adam 1e-3; FraudMLP
+with the weight averaging ``train()`` uses by default):
 
 - ``anchor-torch``, ``anchor-jax``, ``anchor-tf``: ``seed_torch.py``,
   ``seed_jax_adam.py`` and ``seed_tf.py`` (the same loop in each framework) with
@@ -107,7 +108,7 @@ def fit_case(data: str, epochs: int, validate: bool, jit: bool = False) -> list[
     from fraudkeras.modeling.model import FraudMLP
     from fraudkeras.modeling.seeding import seed_everything
     from fraudkeras.runs.config import TrainConfig
-    from fraudkeras.training.building import STEPS_PER_EXECUTION
+    from fraudkeras.training.building import STEPS_PER_EXECUTION, ema_momentum
     from fraudkeras.training.epochs import fit_epochs, training_batches
 
     parts = split(load_transactions(data), "stratified", 42)
@@ -116,9 +117,12 @@ def fit_case(data: str, epochs: int, validate: bool, jit: bool = False) -> list[
     seed_everything(SEED)
     model = FraudMLP(class_weight=(weights.normal, weights.fraud), features=config.features)
     model.adapt(parts.train.x)
-    steps = min(STEPS_PER_EXECUTION, math.ceil(len(parts.train.y) / BATCH))
+    per_epoch = math.ceil(len(parts.train.y) / BATCH)
+    momentum = ema_momentum(config.ema, per_epoch)  # the default weight averaging
+    averaged = {"use_ema": True, "ema_momentum": momentum} if momentum > 0 else {}
     model.compile(  # as train() compiles, but for jit_compile
-        optimizer=keras.optimizers.Adam(LEARNING_RATE), steps_per_execution=steps,
+        optimizer=keras.optimizers.Adam(LEARNING_RATE, **averaged),
+        steps_per_execution=min(STEPS_PER_EXECUTION, per_epoch),
         jit_compile=True if jit else "auto",
     )  # fmt: skip
     starts = EpochStarts()
