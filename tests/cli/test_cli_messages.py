@@ -48,7 +48,8 @@ def test_argument_errors_name_the_program_once() -> None:
 @only_backend("jax")
 def test_help_texts_show_defaults() -> None:
     serve = " ".join(run_cli("serve", "--help").stdout.split())
-    for shown in ("(default: 127.0.0.1)", "(default: 8080)", "(default: 8081)", "(default: 1)"):
+    for shown in ("(default: 127.0.0.1)", "(default: 8080)", "(default: 8081)",
+                  "server processes (default: 1; 1 to 256)"):  # fmt: skip
         assert shown in serve
     compare = " ".join(run_cli("compare", "--help").stdout.split())
     assert "--data DATA auto (default), sample, openml, or a .csv/.parquet path" in compare
