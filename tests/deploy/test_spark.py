@@ -20,12 +20,16 @@ from fraudkeras.cli import main
 from fraudkeras.data.schema import FEATURES, LABEL
 from fraudkeras.deploy.export import FORMATS
 from fraudkeras.deploy.scoring import score as local_score
-from helpers import REPO
+from helpers import REPO, only_backend
 
 pytest.importorskip("pyspark")
-pytestmark = pytest.mark.skipif(
-    shutil.which("java") is None and not os.environ.get("JAVA_HOME"), reason="Spark needs Java"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("java") is None and not os.environ.get("JAVA_HOME"),
+        reason="Spark needs Java",
+    ),
+    only_backend("tensorflow"),  # Spark runs the LiteRT file; the backend changes nothing
+]
 ID = "TransactionID"
 
 
