@@ -330,10 +330,9 @@ class _Interpreter:
 #: another size costs several times a small batch's inference, and a server's
 #: merged batches keep changing size
 SIZES_KEPT = 16
-#: batches larger than this share one interpreter, re-planned when their size
-#: changes: there the planning is cheap beside the inference, and each planned size
-#: holds its intermediate tensors (a 142,000-row batch ~80 MB; kept for 16 sizes, a
-#: scored file's row groups doubled ``score``'s peak memory)
+#: the most rows an interpreter is planned for; larger inputs run in slices of this
+#: size. An interpreter holds the intermediate tensors of the size it is planned for
+#: (~37 MB for a 65,536-row batch of ``score``): kept for 16 sizes, that is 600 MB
 KEPT_SIZES_UP_TO = 4096
 
 
@@ -341,8 +340,9 @@ class LiteRTArtifact:
     """A ``.tflite`` file's bytes, run by the LiteRT interpreter. An interpreter is
     not thread-safe: each thread gets its own, built from the same bytes in memory,
     and keeps up to :data:`SIZES_KEPT` of them, one per batch size recently run
-    (the least recently used is resized when a new size comes), and one more for
-    every batch above :data:`KEPT_SIZES_UP_TO` rows."""
+    (the least recently used is resized when a new size comes). Larger inputs run
+    in slices of :data:`KEPT_SIZES_UP_TO` rows, so no interpreter is ever planned
+    for more."""
 
     kind = "litert"
 
@@ -355,28 +355,31 @@ class LiteRTArtifact:
 
     def predict(self, features: Any) -> np.ndarray:
         x = _as_input(features)
-        if len(x) > KEPT_SIZES_UP_TO:
-            large: _Interpreter | None = getattr(self._local, "large", None)
-            if large is None:
-                large = self._local.large = _Interpreter(self._content, self.path)
-            result: np.ndarray = large.predict(x)
-            return result
+        if len(x) <= KEPT_SIZES_UP_TO:
+            return self._planned_for(len(x)).predict(x)
+        slices = range(0, len(x), KEPT_SIZES_UP_TO)
+        return np.concatenate([
+            self._planned_for(len(part)).predict(part)
+            for part in (x[start : start + KEPT_SIZES_UP_TO] for start in slices)
+        ])  # fmt: skip
+
+    def _planned_for(self, rows: int) -> _Interpreter:
+        """This thread's interpreter planned for ``rows`` rows (planned now if none is)."""
         sized: OrderedDict[int, _Interpreter] | None = getattr(self._local, "sized", None)
         if sized is None:
             sized = self._local.sized = OrderedDict()
-        interpreter = sized.get(len(x))
+        interpreter = sized.get(rows)
         if interpreter is not None:
-            sized.move_to_end(len(x))
+            sized.move_to_end(rows)
+            return interpreter
+        if -1 in sized:  # not planned for any size yet
+            interpreter = sized.pop(-1)
+        elif len(sized) < SIZES_KEPT:
+            interpreter = _Interpreter(self._content, self.path)
         else:
-            if -1 in sized:  # not planned for any size yet
-                interpreter = sized.pop(-1)
-            elif len(sized) < SIZES_KEPT:
-                interpreter = _Interpreter(self._content, self.path)
-            else:
-                interpreter = sized.popitem(last=False)[1]
-            sized[len(x)] = interpreter
-        result = interpreter.predict(x)
-        return result
+            interpreter = sized.popitem(last=False)[1]
+        sized[rows] = interpreter
+        return interpreter
 
 
 class OnnxArtifact:

@@ -275,7 +275,9 @@ def _score_parts(
                 probabilities.append(p)
                 if reference is not None:
                     outside += int(outside_rows(reference, features).sum())
-                amounts.append(features[:, amount_column])
+                # a copy: a column view would keep the batch's whole feature matrix
+                # alive to the end (~16 MB a batch: 1.2 GB for 2.8 M rows)
+                amounts.append(features[:, amount_column].copy())
                 if plan.has_label:
                     labels.append(checked[LABEL].to_numpy())
                 part = scratch / f"part-{len(parts):08d}.parquet"
