@@ -41,6 +41,18 @@ def test_keras_file_runs_under_the_active_backend(exported, trained_run) -> None
     np.testing.assert_allclose(got, expected, rtol=0, atol=PROBABILITY_ATOL)
 
 
+def test_litert_runs_any_batch_size_as_the_numpy_forward_pass(exported, trained_run) -> None:
+    """Batches of other sizes one after another (a server's merged batches) and one
+    larger than an interpreter is planned for (run in slices), against NumPy."""
+    run, _ = exported
+    x = np.tile(trained_run.split.test.x, (4, 1))[:10_000]  # > 4,096 rows
+    inputs = numpy_model_inputs(trained_run.model.features, x)
+    expected = reference.probabilities(reference.weights_of(trained_run.model), inputs)
+    artifact = open_artifact(run / "export" / FORMATS["litert"])
+    for rows in (1, 7, 10_000, 7, 4_097, 1):
+        np.testing.assert_allclose(artifact.predict(x[:rows]), expected[:rows], rtol=0, atol=1e-5)
+
+
 def test_features_of_the_wrong_width_are_refused(exported) -> None:
     run, _ = exported
     artifact = open_artifact(run / "export" / FORMATS["litert"])
